@@ -1,0 +1,166 @@
+"""The command line: thin wiring from options to engines to formatters.
+
+The only module that prints or chooses exit codes: 0 clean, 1 findings, 2 usage,
+configuration or internal error (as ruff does). Heavy packages are imported inside the
+commands that need them, so ``mlrepro lint one_file.py`` starts about as fast as Python.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mlrepro import __version__
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageFailure(click.ClickException):
+    """A clear one-line error that exits 2."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"mlrepro: error: {self.format_message()}", err=True)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from mlrepro.config import ConfigError
+    from mlrepro.lint.discovery import DiscoveryError
+    from mlrepro.registry import CatalogueError
+
+    return (ConfigError, DiscoveryError, CatalogueError, ValueError, OSError)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+
+
+def selection_options(func: F) -> F:
+    options = [
+        click.option("--select", multiple=True, metavar="CODES", help="Enable only these codes or prefixes (comma-separated); replaces the config's select."),
+        click.option("--ignore", multiple=True, metavar="CODES", help="Disable these codes or prefixes."),
+        click.option("--extend-select", multiple=True, metavar="CODES", help="Enable these in addition to the selection."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one."),
+        click.option("--isolated", is_flag=True, help="Ignore all configuration files."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="mlrepro")
+def cli() -> None:
+    """Reproducibility linter and auditor for machine-learning code and runs."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--output-format", type=click.Choice(["text", "json", "sarif", "github", "junit"]), default="text", show_default=True, envvar="MLREPRO_OUTPUT_FORMAT")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
+@selection_options
+@click.option("--exclude", multiple=True, metavar="GLOBS", help="Replace the excluded globs (comma-separated).")
+@click.option("--extend-exclude", multiple=True, metavar="GLOBS", help="Exclude these globs as well.")
+@click.option("--force-exclude", is_flag=True, help="Apply exclusions to files named on the command line too (for pre-commit).")
+@click.option("--seed-function", "seed_functions", multiple=True, metavar="QUALNAME", help="A project helper that seeds every generator, e.g. myproj.utils.set_seed.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core for large trees).")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
+def lint(
+    paths: Sequence[Path], output_format: str, output: Path | None, select: Sequence[str], ignore: Sequence[str],
+    extend_select: Sequence[str], config_file: Path | None, isolated: bool, exclude: Sequence[str],
+    extend_exclude: Sequence[str], force_exclude: bool, seed_functions: Sequence[str], exit_zero: bool,
+    jobs: int | None, verbose: bool,
+) -> None:
+    """Check training code (.py, .ipynb) for unseeded randomness and tracking misuse."""
+
+    def run() -> int:
+        from mlrepro.api import lint_report
+        from mlrepro.config import CliOverrides, split_codes
+        from mlrepro.formatters import render
+
+        overrides = CliOverrides(
+            select=split_codes(select) if select else None,
+            ignore=split_codes(ignore),
+            extend_select=split_codes(extend_select),
+            exclude=split_codes(exclude) if exclude else None,
+            extend_exclude=split_codes(extend_exclude),
+            seed_functions=tuple(seed_functions),
+            force_exclude=force_exclude,
+        )
+        report = lint_report(list(paths) or [Path(".")], Path.cwd(), overrides, config_file, isolated, jobs)
+        _emit(render(output_format, report), output)
+        return EXIT_CLEAN if exit_zero or not report.findings else EXIT_FINDINGS
+
+    sys.exit(_guard(run, verbose))
+
+
+@cli.command()
+@click.argument("code", required=False)
+@click.option("--output-format", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--all", "show_all", is_flag=True, help="Show every rule in full.")
+def rules(code: str | None, output_format: str, show_all: bool) -> None:
+    """List the rules, or explain one (mlrepro rules MLR101)."""
+
+    def run() -> int:
+        from mlrepro import rule_docs
+        from mlrepro.registry import find_rule, load_catalogue
+
+        catalogue = load_catalogue()
+        if code is None:
+            click.echo(rule_docs.render_catalogue(catalogue, output_format, full=show_all), nl=False)
+            return EXIT_CLEAN
+        rule = find_rule(code, catalogue)
+        if rule is None:
+            raise UsageFailure(f"unknown rule {code!r} (see `mlrepro rules`)")
+        click.echo(rule_docs.render_rule(rule, output_format), nl=False)
+        return EXIT_CLEAN
+
+    sys.exit(_guard(run, verbose=False))
+
+
+def _guard(run: Callable[[], int], verbose: bool) -> int:
+    """One error handler for every command: expected errors become one line and exit 2."""
+    try:
+        return run()
+    except click.ClickException:
+        raise
+    except KeyboardInterrupt:
+        click.echo("mlrepro: interrupted", err=True)
+        return 130
+    except _expected_errors() as exc:
+        if verbose:
+            raise
+        click.echo(f"mlrepro: error: {exc}", err=True)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last line of defence must catch everything
+        if verbose:
+            raise
+        click.echo(f"mlrepro: internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", err=True)
+        return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="mlrepro", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("mlrepro: aborted", err=True)
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else EXIT_ERROR
+    return EXIT_CLEAN

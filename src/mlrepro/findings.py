@@ -1,0 +1,75 @@
+"""The one shape every engine produces and every formatter consumes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Severity(str, enum.Enum):
+    """How bad a finding is. Ordered: ``INFO < WARNING < ERROR``."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @classmethod
+    def parse(cls, value: str) -> Severity:
+        try:
+            return cls(value.lower())
+        except ValueError:
+            raise ValueError(
+                f"unknown severity {value!r} (expected one of: {', '.join(s.value for s in cls)})"
+            ) from None
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A 1-based row and column, as ruff and flake8 print them."""
+
+    row: int
+    column: int
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Which tracked run (or model version) a run finding is about."""
+
+    run_id: str | None = None
+    experiment_id: str | None = None
+    model: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    name: str
+    message: str
+    severity: Severity
+    filename: str | None = None
+    location: Location | None = None
+    end_location: Location | None = None
+    # Notebook findings: the 1-based code cell; location.row is then the line inside that cell.
+    cell: int | None = None
+    fix: str | None = None
+    url: str | None = None
+    run: RunRef | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def sort_key(self) -> tuple[str, int, int, int, str, str]:
+        loc = self.location or Location(0, 0)
+        run_id = self.run.run_id if self.run and self.run.run_id else ""
+        return (self.filename or "", self.cell or 0, loc.row, loc.column, self.code, run_id)
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Deterministic output order: file, cell, row, column, code."""
+    return sorted(findings, key=Finding.sort_key)

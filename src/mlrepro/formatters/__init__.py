@@ -1,0 +1,32 @@
+"""Output formats. Each module exposes ``render(report: Report) -> str``; nothing here prints."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlrepro import __version__
+from mlrepro.findings import Finding
+from mlrepro.registry import Rule
+
+FORMATS = ("text", "json", "sarif", "github", "junit")
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: list[Finding]
+    # The rules that were enabled (SARIF lists them; JUnit makes one test case per file x rule).
+    rules: tuple[Rule, ...] = ()
+    # What was checked: file paths for lint, "run <id>" labels for audit. JUnit lists them all.
+    checked: tuple[str, ...] = ()
+    command: str = "lint"
+    root: Path = field(default_factory=Path.cwd)
+    tool_version: str = __version__
+
+
+def render(fmt: str, report: Report) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown output format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+    module = importlib.import_module(f"mlrepro.formatters.{fmt}_format")
+    return module.render(report)  # type: ignore[no-any-return]

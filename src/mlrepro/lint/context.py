@@ -1,0 +1,257 @@
+"""What a lint check sees of one module: its tree, its imports, and the nodes that matter.
+
+Walking every node of every file would cost more than parsing it, so the walk is pruned to
+"hot" lines: lines whose text mentions something a check cares about (a name bound to an
+interesting module such as ``np.random`` or ``torch``, a seed helper, a data path literal).
+A node is visited only when its line span contains a hot line, so a 3,000-line library
+module with one ``np.random.rand`` call costs a few dozen node visits, not 40,000.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+# Qualified-name prefixes whose uses the checks look at. A local binding that is (or is
+# under) one of these makes every line that names it hot; a binding *above* one of these
+# (``np`` for ``numpy.random``) makes hot only the lines that spell the rest of the path.
+INTERESTS: tuple[str, ...] = (
+    "random", "numpy.random", "torch", "tensorflow", "keras", "tf_keras", "jax.random",
+    "sklearn", "xgboost", "lightgbm", "pandas", "wandb", "mlflow", "transformers",
+    "lightning", "pytorch_lightning", "lightning_fabric", "accelerate", "time", "os.urandom",
+    "os.environ", "secrets", "uuid", "datetime", "argparse",
+)
+
+# Always hot, whatever the imports: methods on objects we cannot resolve statically and
+# literal text that checks inspect.
+KEYWORDS = (
+    r"seed", r"\.sample\s*\(", r"cudnn", r"determinis", r"add_argument", r"DataLoader",
+    r"\.cuda\b", r"""['"]cuda""", r"log_model", r"start_run", r"end_run", r"finish",
+    r"""['"](?:/|[A-Za-z]:[\\/]|~[\\/])""",
+)
+
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from|import)\b|;[ \t]*(?:from|import)\b", re.M)
+_KEYWORD_RX = re.compile("|".join(KEYWORDS), re.I)
+
+
+@dataclass(frozen=True)
+class Site:
+    """A visited node and its ancestors (outermost first)."""
+
+    node: ast.AST
+    ancestors: tuple[ast.AST, ...]
+
+    def enclosing(self, *types: type[ast.AST]) -> ast.AST | None:
+        for ancestor in reversed(self.ancestors):
+            if isinstance(ancestor, types):
+                return ancestor
+        return None
+
+    @property
+    def function(self) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        found = self.enclosing(ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+        return found if isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    find = text.find
+    pos = find("\n")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = find("\n", pos + 1)
+    return starts
+
+
+def _lines_of(matches: Iterable[re.Match[str]], starts: list[int]) -> set[int]:
+    return {bisect_left(starts, m.start() + 1) for m in matches}  # 1-based line numbers
+
+
+@dataclass
+class ModuleContext:
+    path: str
+    source: str
+    tree: ast.Module
+    seed_functions: tuple[str, ...] = ()
+    imports: dict[str, str] = field(default_factory=dict)
+    _by_type: dict[type, list[Site]] = field(default_factory=lambda: defaultdict(list))
+    _seen: set[int] = field(default_factory=set)
+    _starts: list[int] = field(default_factory=list)
+    _lines: list[str] | None = None
+    _cache: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, path: str, source: str, tree: ast.Module, seed_functions: tuple[str, ...] = ()) -> ModuleContext:
+        ctx = cls(path=path, source=source, tree=tree, seed_functions=tuple(seed_functions))
+        ctx._starts = _line_starts(source)
+        ctx._visit(_lines_of(_IMPORT_LINE.finditer(source), ctx._starts))
+        for site in ctx.sites(ast.Import, ast.ImportFrom):
+            ctx._bind_import(site.node)  # type: ignore[arg-type]
+        ctx._visit(ctx._hot_lines())
+        return ctx
+
+    # -- imports ---------------------------------------------------------------------------
+    def _bind_import(self, node: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    self.imports[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".", 1)[0]
+                    self.imports[top] = top
+        elif node.level == 0 and node.module:
+            for alias in node.names:
+                if alias.name != "*":
+                    self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def _hot_lines(self) -> set[int]:
+        patterns: list[str] = []
+        interests = INTERESTS + tuple(self.seed_functions)
+        for local, qualified in self.imports.items():
+            for interest in interests:
+                if qualified == interest or qualified.startswith(interest + "."):
+                    patterns.append(rf"\b{re.escape(local)}\b")
+                    break
+                if interest.startswith(qualified + "."):
+                    rest = interest[len(qualified) + 1 :].split(".")
+                    patterns.append(r"\b" + re.escape(local) + "".join(rf"\s*\.\s*{re.escape(p)}\b" for p in rest))
+        lines = _lines_of(_KEYWORD_RX.finditer(self.source), self._starts)
+        if patterns:
+            lines |= _lines_of(re.finditer("|".join(sorted(set(patterns))), self.source), self._starts)
+        return lines
+
+    def include_names(self, names: Iterable[str]) -> None:
+        """Also visit lines that mention these identifiers (e.g. calls to a local helper)."""
+        wanted = sorted({re.escape(n) for n in names})
+        if wanted:
+            self._visit(_lines_of(re.finditer(rf"\b(?:{'|'.join(wanted)})\b", self.source), self._starts))
+
+    # -- the pruned walk -------------------------------------------------------------------
+    def _visit(self, lines: set[int]) -> None:
+        if not lines:
+            return
+        new = sorted(lines)
+        n_new = len(new)
+        seen = self._seen
+        by_type = self._by_type
+        path: list[ast.AST] = []
+        stack: list[tuple[ast.AST, int]] = [(self.tree, 0)]
+        pop, push = stack.pop, stack.append
+        AST = ast.AST
+        while stack:
+            node, depth = pop()
+            del path[depth:]
+            lineno = getattr(node, "lineno", None)
+            if lineno is not None:
+                i = bisect_left(new, lineno)
+                if i == n_new or new[i] > node.end_lineno:  # type: ignore[attr-defined]
+                    continue
+            key = id(node)
+            if key not in seen:
+                seen.add(key)
+                by_type[type(node)].append(Site(node, tuple(path)))
+            path.append(node)
+            children: list[ast.AST] = []
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if type(value) is list:
+                    children.extend(v for v in value if isinstance(v, AST))
+                elif isinstance(value, AST) and value._fields:
+                    children.append(value)
+            depth += 1
+            for child in reversed(children):
+                push((child, depth))
+
+    def sites(self, *types: type[ast.AST]) -> list[Site]:
+        """Visited nodes of these types, in source order."""
+        return sorted((site for t in types for site in self._by_type.get(t, ())), key=_pos)
+
+    @property
+    def calls(self) -> list[Site]:
+        cached = self._cache.get("calls")
+        if cached is None:
+            cached = self._cache["calls"] = self.sites(ast.Call)
+        return cached  # type: ignore[return-value]
+
+    # -- names -----------------------------------------------------------------------------
+    def qualname(self, expr: ast.AST) -> str | None:
+        """``np.random.rand`` -> ``numpy.random.rand`` when ``np`` is numpy; else None."""
+        parts: list[str] = []
+        while isinstance(expr, ast.Attribute):
+            parts.append(expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name):
+            return None
+        base = self.imports.get(expr.id)
+        if base is None:
+            return None
+        return ".".join([base, *reversed(parts)])
+
+    def call_name(self, call: ast.Call) -> str | None:
+        return self.qualname(call.func)
+
+    def calls_matching(self, predicate) -> Iterator[tuple[Site, str]]:  # type: ignore[no-untyped-def]
+        """(site, qualified name) of every resolved call for which ``predicate(name)`` holds."""
+        for site in self.calls:
+            name = self.call_name(site.node)  # type: ignore[arg-type]
+            if name is not None and predicate(name):
+                yield site, name
+
+    def imports_any(self, *prefixes: str) -> bool:
+        return any(q == p or q.startswith(p + ".") for q in self.imports.values() for p in prefixes)
+
+    # -- text ------------------------------------------------------------------------------
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.source.splitlines()
+        return self._lines
+
+    def line(self, row: int) -> str:
+        lines = self.lines
+        return lines[row - 1] if 0 < row <= len(lines) else ""
+
+    def column(self, row: int, col_offset: int) -> int:
+        """ast gives UTF-8 byte offsets; users count characters (1-based)."""
+        text = self.line(row)
+        if text.isascii():
+            return col_offset + 1
+        return len(text.encode("utf-8")[:col_offset].decode("utf-8", "replace")) + 1
+
+
+def _pos(site: Site) -> tuple[int, int]:
+    return (getattr(site.node, "lineno", 0), getattr(site.node, "col_offset", 0))
+
+
+def keyword(call: ast.Call, name: str) -> ast.expr | None:
+    for kw in call.keywords:
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+def has_kwargs_splat(call: ast.Call) -> bool:
+    """``f(**params)``: the argument may be in there, so checks stay quiet."""
+    return any(kw.arg is None for kw in call.keywords)
+
+
+def is_none(expr: ast.AST | None) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is None
+
+
+def constant(expr: ast.AST | None) -> object:
+    """The literal value of a constant (``-1`` included), or a sentinel when not a literal."""
+    if isinstance(expr, ast.Constant):
+        return expr.value
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub) and isinstance(expr.operand, ast.Constant):
+        value = expr.operand.value
+        if isinstance(value, (int, float)):
+            return -value
+    return NOT_CONSTANT
+
+
+NOT_CONSTANT = object()

@@ -1,0 +1,73 @@
+"""Which files ``mlrepro lint PATH...`` looks at.
+
+Directories are walked for ``.py`` and ``.ipynb`` files, skipping ``exclude`` /
+``extend-exclude`` and, inside a git work tree, what git ignores. Files named explicitly are
+always linted (pre-commit hands us exactly the staged files) unless ``--force-exclude``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from mlrepro.config import Settings
+from mlrepro.selection import PathMatcher
+
+SUFFIXES = (".py", ".pyi", ".ipynb")
+
+
+class DiscoveryError(Exception):
+    """A path given on the command line does not exist or cannot be listed."""
+
+
+def relative_posix(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _git_visible(directory: Path) -> set[Path] | None:
+    """Files git does not ignore below ``directory``, or None outside a work tree / without git."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return {(directory / name).resolve() for name in names if name}
+
+
+def _walk(directory: Path, excluded: PathMatcher, root: Path) -> Iterator[Path]:
+    for current, dirs, files in os.walk(directory):
+        here = Path(current)
+        dirs[:] = sorted(d for d in dirs if not excluded.matches(relative_posix(here / d, root)))
+        for name in sorted(files):
+            if name.endswith(SUFFIXES):
+                path = here / name
+                if not excluded.matches(relative_posix(path, root)):
+                    yield path
+
+
+def discover(paths: Iterable[Path], settings: Settings) -> list[Path]:
+    excluded = PathMatcher(settings.exclude + settings.extend_exclude)
+    found: dict[Path, None] = {}
+    for given in paths:
+        if not given.exists():
+            raise DiscoveryError(f"{given}: no such file or directory")
+        if given.is_dir():
+            visible = _git_visible(given)
+            for path in _walk(given, excluded, settings.root):
+                if visible is None or path.resolve() in visible:
+                    found.setdefault(path, None)
+        elif not (settings.force_exclude and excluded.matches(relative_posix(given, settings.root))):
+            found.setdefault(given, None)
+    return list(found)

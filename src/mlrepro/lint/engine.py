@@ -1,0 +1,228 @@
+"""The lint engine: file -> source -> tree -> context -> checks -> findings.
+
+Never prints, never exits. A file we cannot read as Python is a finding (MLR001-MLR003),
+not an exception, so one broken file never hides the findings of the others.
+"""
+
+from __future__ import annotations
+
+import ast
+import gc
+import io
+import os
+import tokenize
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlrepro.config import ConfigError, Settings
+from mlrepro.findings import Finding, Location, sort_findings
+from mlrepro.lint import meta
+from mlrepro.lint.context import ModuleContext
+from mlrepro.lint.discovery import discover, relative_posix
+from mlrepro.lint.notebook import NotebookError, NotebookSource, read_notebook
+from mlrepro.registry import Rule, bind, load_catalogue, rules_for
+from mlrepro.selection import PathMatcher, SelectionLayer, normalise_selectors, resolve
+from mlrepro.suppression import file_suppression, line_suppresses
+
+Check = Callable[[ModuleContext], Iterable[tuple[ast.AST, str]]]
+
+# Below this many files a process pool costs more than it saves.
+PARALLEL_MIN_FILES = 48
+_META = {meta.SYNTAX_ERROR, meta.UNDECODABLE, meta.INVALID_NOTEBOOK}
+
+
+@dataclass(frozen=True)
+class LintResult:
+    findings: list[Finding]
+    checked: tuple[str, ...]  # display paths of every file linted
+
+
+class _Undecodable(Exception):
+    pass
+
+
+def _decode(data: bytes) -> str:
+    if b"\0" in data:
+        raise _Undecodable("binary content (NUL bytes); not a Python source file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # PEP 263: a coding cookie may declare another encoding.
+        try:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        except SyntaxError:
+            encoding = "utf-8"
+        if encoding in ("utf-8", "utf-8-sig"):
+            raise _Undecodable(f"not valid UTF-8 ({exc.reason} at byte {exc.start}) and no coding declaration") from None
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as inner:
+            raise _Undecodable(f"cannot decode as declared {encoding}: {inner}") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def validated_layers(settings: Settings) -> list[SelectionLayer]:
+    """The selection layers with codes upper-cased; a selector that matches no rule of the
+    whole catalogue (lint or audit) is a configuration error, not a silent no-op."""
+    known = [rule.code for rule in load_catalogue()]
+    layers = []
+    for origin, layer in zip(("configuration", "command line"), settings.layers):
+        try:
+            layers.append(
+                SelectionLayer(
+                    select=None if layer.select is None else normalise_selectors(layer.select, known, f"{origin} select"),
+                    ignore=normalise_selectors(layer.ignore, known, f"{origin} ignore"),
+                    extend_select=normalise_selectors(layer.extend_select, known, f"{origin} extend-select"),
+                )
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    for glob, codes in settings.per_file_ignores:
+        try:
+            normalise_selectors(codes, known, f"per-file-ignores {glob!r}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return layers
+
+
+class Linter:
+    """Lints files under one set of settings. Cheap to build; holds the bound checks."""
+
+    def __init__(self, settings: Settings, rules: Sequence[Rule] | None = None) -> None:
+        self.settings = settings
+        self.rules = {rule.code: rule for rule in (rules if rules is not None else rules_for("code"))}
+        self.enabled = resolve(self.rules, validated_layers(settings))
+        self.checks: dict[str, Check] = {
+            code: bind(rule) for code, rule in self.rules.items() if code in self.enabled and code not in _META  # type: ignore[misc]
+        }
+        self.per_file = [(PathMatcher((glob,)), codes) for glob, codes in settings.per_file_ignores]
+
+    def _enabled_for(self, path: Path) -> set[str]:
+        codes = set(self.enabled)
+        if self.per_file:
+            rel = relative_posix(path, self.settings.root)
+            for matcher, prefixes in self.per_file:
+                if matcher.matches(rel):
+                    codes = {c for c in codes if not any(c.startswith(p) for p in prefixes)}
+        return codes
+
+    def _finding(
+        self, code: str, message: str, display: str, row: int, col: int, end: Location | None, notebook: NotebookSource | None
+    ) -> Finding:
+        rule = self.rules[code]
+        cell = None
+        if notebook is not None:
+            cell, row = notebook.locate(row)
+            if end is not None:
+                end_cell, end_row = notebook.locate(end.row)
+                end = Location(end_row, end.column) if end_cell == cell else None
+        return Finding(
+            code=code, name=rule.name, message=message, severity=rule.severity, filename=display,
+            location=Location(row, col), end_location=end, cell=cell, fix=rule.fix, url=rule.url,
+        )
+
+    def lint_file(self, path: Path, display: str | None = None) -> list[Finding]:
+        display = display or path.as_posix()
+        enabled = self._enabled_for(path)
+        notebook: NotebookSource | None = None
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return self._meta(enabled, meta.UNDECODABLE, display, 1, 1, meta.unreadable(exc), None)
+        if path.suffix == ".ipynb":
+            try:
+                notebook = read_notebook(data)
+            except NotebookError as exc:
+                return self._meta(enabled, meta.INVALID_NOTEBOOK, display, 1, 1, meta.invalid_notebook(exc), None)
+            source = notebook.source
+        else:
+            try:
+                source = _decode(data)
+            except _Undecodable as exc:
+                return self._meta(enabled, meta.UNDECODABLE, display, 1, 1, meta.undecodable(exc), None)
+        suppressed = file_suppression(source)
+        if suppressed is not None:
+            enabled = {code for code in enabled if not suppressed.covers(code)}
+        if not enabled:
+            return []
+        try:
+            tree = ast.parse(source, filename=display)
+        except SyntaxError as exc:
+            row, col, message = meta.syntax_error(exc)
+            return self._meta(enabled, meta.SYNTAX_ERROR, display, row, col, message, notebook)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            return self._meta(enabled, meta.SYNTAX_ERROR, display, 1, 1, meta.unparsable(exc), notebook)
+        active = {code: check for code, check in self.checks.items() if code in enabled}
+        if not active:
+            return []
+        ctx = ModuleContext.build(display, source, tree, self.settings.seed_functions)
+        findings: list[Finding] = []
+        for code, check in active.items():
+            for node, message in check(ctx):
+                row = getattr(node, "lineno", 1)
+                if line_suppresses(ctx.line(row), code):
+                    continue
+                col = ctx.column(row, getattr(node, "col_offset", 0))
+                end_row = getattr(node, "end_lineno", None)
+                end = Location(end_row, ctx.column(end_row, node.end_col_offset)) if end_row else None  # type: ignore[attr-defined]
+                findings.append(self._finding(code, message, display, row, col, end, notebook))
+        return findings
+
+    def _meta(
+        self, enabled: set[str], code: str, display: str, row: int, col: int, message: str, nb: NotebookSource | None
+    ) -> list[Finding]:
+        if code not in enabled:
+            return []
+        return [self._finding(code, message, display, row, col, None, nb)]
+
+
+def display_path(path: Path, cwd: Path) -> str:
+    try:
+        return path.resolve().relative_to(cwd).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+_WORKER: Linter | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _WORKER
+    gc.disable()
+    _WORKER = Linter(settings)
+
+
+def _lint_in_worker(item: tuple[str, str]) -> list[Finding]:
+    assert _WORKER is not None
+    return _WORKER.lint_file(Path(item[0]), item[1])
+
+
+def lint_paths(
+    paths: Iterable[Path], settings: Settings, cwd: Path | None = None, jobs: int | None = None
+) -> LintResult:
+    """Lint every file the paths name. ``jobs``: worker processes (default: one per core for
+    large trees, none for small ones)."""
+    cwd = (cwd or Path.cwd()).resolve()
+    files = discover(paths, settings)
+    items = [(str(path), display_path(path, cwd)) for path in files]
+    workers = jobs if jobs is not None else (min(os.cpu_count() or 1, 8) if len(items) >= PARALLEL_MIN_FILES else 1)
+    findings: list[Finding] = []
+    if workers > 1 and len(items) > 1:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(settings,)) as pool:
+            for batch in pool.map(_lint_in_worker, items, chunksize=8):
+                findings.extend(batch)
+    else:
+        linter = Linter(settings)
+        # ASTs hold no reference cycles; the cyclic collector only burns time rescanning them.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for path, display in items:
+                findings.extend(linter.lint_file(Path(path), display))
+        finally:
+            if was_enabled:
+                gc.enable()
+    return LintResult(sort_findings(findings), tuple(display for _, display in items))
+

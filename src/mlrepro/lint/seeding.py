@@ -1,0 +1,216 @@
+"""Which random generators a module seeds, where, and how well.
+
+Every seed rule asks the same question ("is NumPy's global generator seeded in this
+file?"), so the answer is computed once per module and cached on the context.
+
+A seed counts when a seeding call for that generator (or a helper that seeds everything,
+such as ``lightning.seed_everything`` or a configured ``seed-functions`` entry) appears in the
+module. A seed inside a function defined in this module counts through that function's
+callers: ``if args.seed is not None: set_seed(args.seed)`` makes the seed conditional even
+though ``set_seed``'s own body is not.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from mlrepro.lint.context import ModuleContext, Site, constant, is_none, keyword
+
+PYTHON = "random"
+NUMPY = "numpy"
+TORCH = "torch"
+CUDA = "cuda"
+TENSORFLOW = "tensorflow"
+EVERYTHING = frozenset({PYTHON, NUMPY, TORCH, CUDA, TENSORFLOW})
+
+_LIGHTNING = frozenset({PYTHON, NUMPY, TORCH, CUDA})
+_KERAS = frozenset({PYTHON, NUMPY, TENSORFLOW})
+
+SEEDERS: dict[str, frozenset[str]] = {
+    "random.seed": frozenset({PYTHON}),
+    "numpy.random.seed": frozenset({NUMPY}),
+    "torch.manual_seed": frozenset({TORCH, CUDA}),
+    "torch.random.manual_seed": frozenset({TORCH, CUDA}),
+    "torch.cuda.manual_seed_all": frozenset({CUDA}),
+    # Seeds the current device only: MLR106 says so; it still counts for the other rules.
+    "torch.cuda.manual_seed": frozenset({CUDA}),
+    "tensorflow.random.set_seed": frozenset({TENSORFLOW}),
+    "tensorflow.set_random_seed": frozenset({TENSORFLOW}),
+    "tensorflow.compat.v1.set_random_seed": frozenset({TENSORFLOW}),
+    "tensorflow.compat.v1.random.set_random_seed": frozenset({TENSORFLOW}),
+    "keras.utils.set_random_seed": _KERAS,
+    "keras.src.utils.set_random_seed": _KERAS,
+    "tensorflow.keras.utils.set_random_seed": _KERAS,
+    "tf_keras.utils.set_random_seed": _KERAS,
+    "transformers.set_seed": EVERYTHING,
+    "transformers.trainer_utils.set_seed": EVERYTHING,
+    "transformers.enable_full_determinism": EVERYTHING,
+    "transformers.trainer_utils.enable_full_determinism": EVERYTHING,
+    "lightning.seed_everything": _LIGHTNING,
+    "lightning.pytorch.seed_everything": _LIGHTNING,
+    "lightning.fabric.seed_everything": _LIGHTNING,
+    "lightning_fabric.seed_everything": _LIGHTNING,
+    "lightning_fabric.utilities.seed.seed_everything": _LIGHTNING,
+    "lightning.pytorch.utilities.seed.seed_everything": _LIGHTNING,
+    "pytorch_lightning.seed_everything": _LIGHTNING,
+    "pytorch_lightning.utilities.seed.seed_everything": _LIGHTNING,
+    "accelerate.utils.set_seed": _LIGHTNING,
+    "accelerate.utils.random.set_seed": _LIGHTNING,
+}
+
+# A seed drawn from these is a different seed every run: it seeds nothing reproducibly.
+ENTROPY_SOURCES = (
+    "time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
+    "time.monotonic_ns", "os.urandom", "os.getpid", "secrets.", "uuid.uuid1", "uuid.uuid4",
+    "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.datetime.today",
+    "datetime.now", "datetime.utcnow", "random.SystemRandom",
+)
+
+
+@dataclass(frozen=True)
+class SeedCall:
+    site: Site
+    name: str
+    generators: frozenset[str]
+    conditional: bool
+    entropy: bool
+
+    @property
+    def effective(self) -> bool:
+        """Does this call make its generators reproducible (maybe only conditionally)?"""
+        return not self.entropy
+
+
+@dataclass(frozen=True)
+class SeedState:
+    calls: tuple[SeedCall, ...]
+
+    def seeded(self, generator: str) -> bool:
+        return any(generator in call.generators and call.effective for call in self.calls)
+
+    def seeds_of(self, generator: str) -> tuple[SeedCall, ...]:
+        return tuple(call for call in self.calls if generator in call.generators)
+
+
+def seeding_generators(ctx: ModuleContext, name: str) -> frozenset[str] | None:
+    if name in SEEDERS:
+        return SEEDERS[name]
+    for configured in ctx.seed_functions:
+        if name == configured or ("." not in configured and name.rsplit(".", 1)[-1] == configured):
+            return EVERYTHING
+    return None
+
+
+def _configured_local_call(ctx: ModuleContext, call: ast.Call) -> bool:
+    """``set_seed(1)`` where ``set_seed`` is a bare configured name, defined elsewhere."""
+    func = call.func
+    return isinstance(func, ast.Name) and func.id in ctx.seed_functions
+
+
+def is_entropy(ctx: ModuleContext, expr: ast.AST) -> bool:
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call):
+            name = ctx.call_name(node)
+            if name and any(name == src or (src.endswith(".") and name.startswith(src)) for src in ENTROPY_SOURCES):
+                return True
+    return False
+
+
+def _seed_argument(call: ast.Call) -> ast.expr | None:
+    if call.args:
+        return call.args[0]
+    for name in ("seed", "a", "x"):
+        value = keyword(call, name)
+        if value is not None:
+            return value
+    return None
+
+
+def _mentions_seed(expr: ast.AST) -> bool:
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Name) and "seed" in node.id.lower():
+            return True
+        if isinstance(node, ast.Attribute) and "seed" in node.attr.lower():
+            return True
+    return False
+
+
+def _seed_has_default(ctx: ModuleContext) -> bool:
+    """A ``--seed`` option or ``seed=`` parameter defined with a non-None default."""
+    for site in ctx.calls:
+        call = site.node
+        assert isinstance(call, ast.Call)
+        if isinstance(call.func, ast.Attribute) and call.func.attr == "add_argument":
+            flags = [constant(arg) for arg in call.args]
+            if any(isinstance(f, str) and "seed" in f.lower() for f in flags):
+                default = keyword(call, "default")
+                if default is not None and not is_none(default):
+                    return True
+    return False
+
+
+def _guarded(site: Site) -> bool:
+    """Is this call under an ``if`` that tests a seed value (``if args.seed is not None:``)?"""
+    child: ast.AST = site.node
+    for ancestor in reversed(site.ancestors):
+        if isinstance(ancestor, ast.If) and _mentions_seed(ancestor.test):
+            return True
+        if isinstance(ancestor, ast.IfExp) and _mentions_seed(ancestor.test) and child is not ancestor.test:
+            return True
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return False
+        child = ancestor
+    return False
+
+
+def _callers(ctx: ModuleContext, function: str) -> list[Site]:
+    found = []
+    for site in ctx.calls:
+        func = site.node.func  # type: ignore[attr-defined]
+        if (isinstance(func, ast.Name) and func.id == function) or (
+            isinstance(func, ast.Attribute) and func.attr == function and isinstance(func.value, ast.Name)
+            and func.value.id in {"self", "cls"}
+        ):
+            found.append(site)
+    return found
+
+
+def seed_state(ctx: ModuleContext) -> SeedState:
+    cached = ctx._cache.get("seed_state")
+    if isinstance(cached, SeedState):
+        return cached
+    direct: list[tuple[Site, str, frozenset[str]]] = []
+    for site in ctx.calls:
+        call = site.node
+        assert isinstance(call, ast.Call)
+        name = ctx.call_name(call)
+        generators = seeding_generators(ctx, name) if name else None
+        if generators is None and _configured_local_call(ctx, call):
+            name, generators = call.func.id, EVERYTHING  # type: ignore[attr-defined]
+        if generators is not None and name is not None:
+            direct.append((site, name, generators))
+
+    helpers = {f.name for site, _, _ in direct if (f := site.function) is not None}
+    if helpers:
+        ctx.include_names(helpers)
+        ctx._cache.pop("calls", None)
+    has_default = _seed_has_default(ctx)
+
+    calls: list[SeedCall] = []
+    for site, name, generators in direct:
+        call = site.node
+        assert isinstance(call, ast.Call)
+        argument = _seed_argument(call)
+        entropy = (name in {"random.seed", "numpy.random.seed"} and (argument is None or is_none(argument))) or (
+            argument is not None and is_entropy(ctx, argument)
+        )
+        conditional = _guarded(site)
+        function = site.function
+        if not conditional and function is not None:
+            callers = [c for c in _callers(ctx, function.name) if c.function is not function]
+            conditional = bool(callers) and all(_guarded(c) for c in callers)
+        calls.append(SeedCall(site, name, generators, conditional and not has_default, entropy))
+    state = SeedState(tuple(calls))
+    ctx._cache["seed_state"] = state
+    return state

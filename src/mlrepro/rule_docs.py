@@ -1,0 +1,78 @@
+"""Rule documentation as text, JSON or Markdown (``mlrepro rules``), and the README table.
+
+``python -m mlrepro.rule_docs README.md`` rewrites the table between the README's
+``<!-- rules:start -->`` and ``<!-- rules:end -->`` markers; a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from mlrepro.registry import Rule, load_catalogue
+
+START, END = "<!-- rules:start -->", "<!-- rules:end -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(rules: Iterable[Rule]) -> str:
+    lines = ["| Code | Name | Family | Severity | What it finds |", "| --- | --- | --- | --- | --- |"]
+    for rule in rules:
+        lines.append(
+            f"| [{rule.code}]({rule.url}) | `{rule.name}` | {rule.family} | {rule.severity.value} | {_cell(rule.summary)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_rule(rule: Rule, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rule.to_dict(), indent=2) + "\n"
+    if fmt == "markdown":
+        return (
+            f"# {rule.name} ({rule.code})\n\n"
+            f"Family: {rule.family} · Severity: {rule.severity.value} · Applies to: {rule.target}\n\n"
+            f"## What it does\n{rule.summary}\n\n"
+            f"## Why is this bad?\n{rule.why}\n\n"
+            f"## Example\n```python\n{rule.example}\n```\n\n"
+            f"## How to fix\n{rule.fix}\n"
+        )
+    indented = "\n".join("    " + line if line else "" for line in rule.example.splitlines())
+    return (
+        f"{rule.code} {rule.name} ({rule.family}, {rule.severity.value})\n\n"
+        f"{rule.summary}\n\n"
+        f"Why it matters:\n{rule.why}\n\n"
+        f"Example:\n{indented}\n\n"
+        f"Fix:\n{rule.fix}\n\n"
+        f"Docs: {rule.url}\n"
+    )
+
+
+def render_catalogue(rules: Iterable[Rule], fmt: str, full: bool = False) -> str:
+    rules = list(rules)
+    if fmt == "json":
+        return json.dumps([rule.to_dict() for rule in rules], indent=2) + "\n"
+    if full:
+        separator = "\n---\n\n" if fmt == "markdown" else "\n" + "-" * 72 + "\n\n"
+        return separator.join(render_rule(rule, fmt) for rule in rules)
+    if fmt == "markdown":
+        return markdown_table(rules)
+    width = max(len(rule.name) for rule in rules)
+    return "".join(f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<7}  {rule.summary}\n" for rule in rules)
+
+
+def replace_table(readme: str, table: str) -> str:
+    head, start, rest = readme.partition(START)
+    _, end, tail = rest.partition(END)
+    if not start or not end:
+        raise ValueError(f"README has no {START} ... {END} markers")
+    return f"{head}{START}\n{table}{END}{tail}"
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintenance command
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    target.write_text(replace_table(target.read_text(encoding="utf-8"), markdown_table(load_catalogue())), encoding="utf-8")

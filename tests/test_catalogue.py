@@ -1,0 +1,64 @@
+"""The catalogue keeps YAML, check function and fixture in step (one rule = three files)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+
+import mlrepro.lint.checks
+from mlrepro.registry import REQUIRED_FIELDS, bind, load_catalogue, rules_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_FIXTURES = ROOT / "tests" / "fixtures" / "lint"
+CATALOGUE = load_catalogue()
+
+
+def test_catalogue_is_the_top_level_rules_folder() -> None:
+    assert rules_dir().resolve() == (ROOT / "rules").resolve()
+    assert {p.stem for p in (ROOT / "rules").glob("*.yaml")} == {r.code for r in CATALOGUE}
+
+
+@pytest.mark.parametrize("rule", CATALOGUE, ids=lambda r: r.code)
+def test_rule_is_documented(rule) -> None:
+    assert re.fullmatch(r"MLR\d{3}", rule.code)
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", rule.name), "kebab-case name naming the bad pattern"
+    for field in REQUIRED_FIELDS:
+        assert str(getattr(rule, field if field != "severity" else "severity")).strip(), field
+    assert len(rule.why.split()) >= 15, "the why must explain the reproducibility impact"
+    assert rule.summary.endswith("."), "summary is one sentence"
+
+
+@pytest.mark.parametrize("rule", CATALOGUE, ids=lambda r: r.code)
+def test_rule_has_its_check(rule) -> None:
+    check = bind(rule)
+    assert callable(check)
+    if rule.target == "code":
+        assert rule.check.startswith(("mlrepro.lint.checks.", "mlrepro.lint.meta:"))
+
+
+@pytest.mark.parametrize("rule", [r for r in CATALOGUE if r.target == "code"], ids=lambda r: r.code)
+def test_lint_rule_has_a_fixture_with_an_expected_finding(rule) -> None:
+    fixtures = [p for p in LINT_FIXTURES.iterdir() if p.name.startswith(rule.code + "_") or p.stem == rule.code]
+    assert fixtures, f"no fixture tests/fixtures/lint/{rule.code}_*.py"
+    assert any(f"expect: {rule.code}" in p.read_text("utf-8", "replace") for p in fixtures)
+
+
+def test_fixtures_name_existing_rules() -> None:
+    codes = {r.code for r in CATALOGUE}
+    for path in LINT_FIXTURES.iterdir():
+        assert path.name.split("_", 1)[0].split(".", 1)[0] in codes, f"{path.name} names no rule"
+
+
+def test_every_check_function_is_bound_to_exactly_one_rule() -> None:
+    bound = [r.check for r in CATALOGUE]
+    assert len(bound) == len(set(bound)), "two rules share one check"
+    for info in pkgutil.iter_modules(mlrepro.lint.checks.__path__):
+        module = importlib.import_module(f"mlrepro.lint.checks.{info.name}")
+        for name, obj in inspect.getmembers(module, inspect.isfunction):
+            if obj.__module__ == module.__name__ and not name.startswith("_"):
+                assert f"{module.__name__}:{name}" in bound, f"{module.__name__}.{name} is public but no rule names it"
