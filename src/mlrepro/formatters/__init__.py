@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlrepro import __version__
-from mlrepro.findings import Finding
+from mlrepro.findings import Finding, RunRef
 from mlrepro.registry import Rule
 
 FORMATS = ("text", "json", "sarif", "github", "junit")
@@ -23,6 +23,22 @@ class Report:
     command: str = "lint"
     root: Path = field(default_factory=Path.cwd)
     tool_version: str = __version__
+
+
+def subject(finding: Finding) -> str:
+    """What a finding is about: its file, else the run label audit lists in ``Report.checked``."""
+    if finding.filename is not None:
+        return finding.filename
+    run = finding.run or RunRef()
+    if run.run_id:
+        return f"run {run.run_id}"
+    return f"model {run.model}" if run.model else "-"
+
+
+def run_fields(finding: Finding) -> dict[str, str | None]:
+    """The tracked-run identifiers machine-readable formats carry (None where unknown)."""
+    run = finding.run or RunRef()
+    return {"run_id": run.run_id, "experiment_id": run.experiment_id, "model": run.model}
 
 
 def render(fmt: str, report: Report) -> str:

@@ -1,0 +1,42 @@
+"""A JSON array in ruff's ``--output-format json`` shape, so tools that read ruff read us."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlrepro.findings import Finding, Location
+from mlrepro.formatters import Report, run_fields
+
+
+def _location(loc: Location | None) -> dict[str, int] | None:
+    return None if loc is None else {"row": loc.row, "column": loc.column}
+
+
+def _fix(finding: Finding) -> dict[str, Any] | None:
+    if finding.fix is None:
+        return None
+    # Our fixes are advice, never edits: ruff's "display-only" says exactly that to its readers.
+    return {"applicability": "display-only", "message": finding.fix, "edits": []}
+
+
+def finding_dict(finding: Finding) -> dict[str, Any]:
+    return {
+        "code": finding.code,
+        "name": finding.name,
+        "message": finding.message,
+        "severity": finding.severity.value,
+        "filename": finding.filename,
+        "location": _location(finding.location),
+        "end_location": _location(finding.end_location),
+        "cell": finding.cell,
+        "fix": _fix(finding),
+        "url": finding.url,
+        "noqa_row": finding.location.row if finding.location else None,
+        **run_fields(finding),
+    }
+
+
+def render(report: Report) -> str:
+    # sort_keys makes the key order independent of how the dict was built, as ruff's is.
+    return json.dumps([finding_dict(f) for f in report.findings], indent=2, sort_keys=True) + "\n"
