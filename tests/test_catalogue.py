@@ -62,3 +62,25 @@ def test_every_check_function_is_bound_to_exactly_one_rule() -> None:
         for name, obj in inspect.getmembers(module, inspect.isfunction):
             if obj.__module__ == module.__name__ and not name.startswith("_"):
                 assert f"{module.__name__}:{name}" in bound, f"{module.__name__}.{name} is public but no rule names it"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "rules").glob("*.yaml")), ids=lambda p: p.stem)
+def test_fast_reader_agrees_with_pyyaml(path: Path) -> None:
+    import yaml
+
+    from mlrepro.registry import read_simple_yaml
+
+    text = path.read_text(encoding="utf-8")
+    fast = read_simple_yaml(text)
+    assert fast is not None, f"{path.name} leaves the simple subset: start-up pays for PyYAML"
+    assert fast == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["code: 'MLR1'\n", "severity: yes\n", "a: b: c\n", "list:\n  - x\n", "why: >\n  folded\n", "n: 12\n", "x: y # c\n"],
+)
+def test_fast_reader_hands_anything_else_to_pyyaml(text: str) -> None:
+    from mlrepro.registry import read_simple_yaml
+
+    assert read_simple_yaml(text) is None

@@ -30,7 +30,7 @@ def lint_report(
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     linter = Linter(settings)  # validates the selection before any file is read
-    result = run(paths, settings, cwd, jobs)
+    result = run(paths, settings, cwd, jobs, linter)
     return Report(
         findings=result.findings,
         rules=tuple(linter.rules[code] for code in sorted(linter.enabled)),

@@ -10,6 +10,7 @@ layer the most specific prefix wins, and ``ignore`` wins a tie, so ``select = ["
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -108,13 +109,14 @@ class PathMatcher:
 
     patterns: tuple[str, ...]
 
-    def __post_init__(self) -> None:
-        compiled = tuple((p.rstrip("/"), glob_to_regex(p.strip("/")), "/" in p.strip("/")) for p in self.patterns)
-        object.__setattr__(self, "_compiled", compiled)
+    @functools.cached_property
+    def _compiled(self) -> tuple[tuple[re.Pattern[str], bool], ...]:
+        # Compiled on first use: linting one named file never needs the exclude globs.
+        return tuple((glob_to_regex(p.strip("/")), "/" in p.strip("/")) for p in self.patterns)
 
     def matches(self, relative_posix: str) -> bool:
         parts = relative_posix.split("/")
-        for _, regex, anchored in self._compiled:  # type: ignore[attr-defined]
+        for regex, anchored in self._compiled:
             if anchored:
                 if regex.match(relative_posix):
                     return True

@@ -12,7 +12,6 @@ import io
 import os
 import tokenize
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,7 +199,8 @@ def _lint_in_worker(item: tuple[str, str]) -> list[Finding]:
 
 
 def lint_paths(
-    paths: Iterable[Path], settings: Settings, cwd: Path | None = None, jobs: int | None = None
+    paths: Iterable[Path], settings: Settings, cwd: Path | None = None, jobs: int | None = None,
+    linter: Linter | None = None,
 ) -> LintResult:
     """Lint every file the paths name. ``jobs``: worker processes (default: one per core for
     large trees, none for small ones)."""
@@ -210,11 +210,13 @@ def lint_paths(
     workers = jobs if jobs is not None else (min(os.cpu_count() or 1, 8) if len(items) >= PARALLEL_MIN_FILES else 1)
     findings: list[Finding] = []
     if workers > 1 and len(items) > 1:
+        from concurrent.futures import ProcessPoolExecutor  # ~20 ms of imports: only when used
+
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(settings,)) as pool:
             for batch in pool.map(_lint_in_worker, items, chunksize=8):
                 findings.extend(batch)
     else:
-        linter = Linter(settings)
+        linter = linter or Linter(settings)
         # ASTs hold no reference cycles; the cyclic collector only burns time rescanning them.
         was_enabled = gc.isenabled()
         gc.disable()
