@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from mlrepro.lint.context import ModuleContext, Site, constant, is_none, keyword
+from mlrepro.lint.context import ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword
 
 PYTHON = "random"
 NUMPY = "numpy"
@@ -35,6 +35,15 @@ SEEDERS: dict[str, frozenset[str]] = {
     "torch.cuda.manual_seed_all": frozenset({CUDA}),
     # Seeds the current device only: MLR106 says so; it still counts for the other rules.
     "torch.cuda.manual_seed": frozenset({CUDA}),
+    "torch.cuda.random.manual_seed": frozenset({CUDA}),
+    "torch.cuda.random.manual_seed_all": frozenset({CUDA}),
+    # These reseed from OS entropy by design (see ENTROPY_SEEDERS): never a reproducible seed.
+    "torch.seed": frozenset({TORCH, CUDA}),
+    "torch.random.seed": frozenset({TORCH, CUDA}),
+    "torch.cuda.seed": frozenset({CUDA}),
+    "torch.cuda.seed_all": frozenset({CUDA}),
+    "torch.cuda.random.seed": frozenset({CUDA}),
+    "torch.cuda.random.seed_all": frozenset({CUDA}),
     "tensorflow.random.set_seed": frozenset({TENSORFLOW}),
     "tensorflow.set_random_seed": frozenset({TENSORFLOW}),
     "tensorflow.compat.v1.set_random_seed": frozenset({TENSORFLOW}),
@@ -64,8 +73,21 @@ ENTROPY_SOURCES = (
     "time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
     "time.monotonic_ns", "os.urandom", "os.getpid", "secrets.", "uuid.uuid1", "uuid.uuid4",
     "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.datetime.today",
-    "datetime.now", "datetime.utcnow", "random.SystemRandom",
+    "datetime.now", "datetime.utcnow", "random.SystemRandom", "os.getrandom", "time.process_time",
+    "time.process_time_ns", "time.thread_time", "time.thread_time_ns", "time.clock_gettime",
+    "time.clock_gettime_ns", "datetime.date.today",
 )
+
+# Seeders that take no seed and draw one from the operating system.
+ENTROPY_SEEDERS = frozenset({
+    "torch.seed", "torch.random.seed", "torch.cuda.seed", "torch.cuda.seed_all", "torch.cuda.random.seed",
+    "torch.cuda.random.seed_all",
+})
+# Seeders for which no argument (or ``None``) means "seed from OS entropy" / "forget the seed".
+_NONE_IS_ENTROPY = frozenset({
+    "random.seed", "numpy.random.seed", "tensorflow.random.set_seed", "tensorflow.set_random_seed",
+    "tensorflow.compat.v1.set_random_seed", "tensorflow.compat.v1.random.set_random_seed",
+})
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,9 @@ class SeedCall:
     generators: frozenset[str]
     conditional: bool
     entropy: bool
+    # The calls whose ``if seed ...:`` guard makes this seed conditional: the seeding call itself
+    # when it is guarded directly, else the guarded calls of the local helper it sits in.
+    guards: tuple[Site, ...] = ()
 
     @property
     def effective(self) -> bool:
@@ -108,13 +133,18 @@ def _configured_local_call(ctx: ModuleContext, call: ast.Call) -> bool:
     return isinstance(func, ast.Name) and func.id in ctx.seed_functions
 
 
-def is_entropy(ctx: ModuleContext, expr: ast.AST) -> bool:
+def entropy_source(ctx: ModuleContext, expr: ast.AST) -> str | None:
+    """The qualified name of the first entropy call in ``expr`` (``time.time``), if any."""
     for node in ast.walk(expr):
         if isinstance(node, ast.Call):
             name = ctx.call_name(node)
             if name and any(name == src or (src.endswith(".") and name.startswith(src)) for src in ENTROPY_SOURCES):
-                return True
-    return False
+                return name
+    return None
+
+
+def is_entropy(ctx: ModuleContext, expr: ast.AST) -> bool:
+    return entropy_source(ctx, expr) is not None
 
 
 def _seed_argument(call: ast.Call) -> ast.expr | None:
@@ -137,31 +167,78 @@ def _mentions_seed(expr: ast.AST) -> bool:
 
 
 def _seed_has_default(ctx: ModuleContext) -> bool:
-    """A ``--seed`` option or ``seed=`` parameter defined with a non-None default."""
+    """A ``--seed`` option (argparse or click) that always has a value, or a config class field
+    ``seed: int = 42``: a guard on the seed being None then never skips the seeding."""
     for site in ctx.calls:
         call = site.node
         assert isinstance(call, ast.Call)
-        if isinstance(call.func, ast.Attribute) and call.func.attr == "add_argument":
+        if isinstance(call.func, ast.Attribute) and call.func.attr in {"add_argument", "option"}:
             flags = [constant(arg) for arg in call.args]
             if any(isinstance(f, str) and "seed" in f.lower() for f in flags):
                 default = keyword(call, "default")
                 if default is not None and not is_none(default):
                     return True
+                if constant(keyword(call, "required")) is True:
+                    return True
+                # ``--no-seed`` / ``--fixed-seed`` flags: False or True, never None.
+                if constant(keyword(call, "action")) in {"store_true", "store_false", "count"}:
+                    return True
+    for site in ctx.sites(ast.AnnAssign, ast.Assign):
+        node = site.node
+        if not isinstance(site.enclosing(ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef), ast.ClassDef):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]  # type: ignore[attr-defined]
+        value = node.value  # type: ignore[attr-defined]
+        if value is not None and not is_none(value) and any(
+            isinstance(t, ast.Name) and "seed" in t.id.lower() for t in targets
+        ):
+            return True
     return False
+
+
+def _param_has_default(function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> bool:
+    """``def main(seed: int = 0)``: inside ``main`` a seed guard never skips."""
+    if function is None:
+        return False
+    args = function.args
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return any("seed" in arg.arg.lower() and not is_none(default) for arg, default in pairs)
+
+
+def _guard(site: Site) -> tuple[ast.If | ast.IfExp, bool] | None:
+    """The innermost ``if`` testing a seed value (``if args.seed is not None:``) that this call
+    is under, and whether the call is in its ``else`` branch."""
+    child: ast.AST = site.node
+    for ancestor in reversed(site.ancestors):
+        if isinstance(ancestor, ast.If) and _mentions_seed(ancestor.test) and child is not ancestor.test:
+            return ancestor, any(child is node for node in ancestor.orelse)
+        if isinstance(ancestor, ast.IfExp) and _mentions_seed(ancestor.test) and child is not ancestor.test:
+            return ancestor, child is ancestor.orelse
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            return None
+        child = ancestor
+    return None
 
 
 def _guarded(site: Site) -> bool:
-    """Is this call under an ``if`` that tests a seed value (``if args.seed is not None:``)?"""
-    child: ast.AST = site.node
-    for ancestor in reversed(site.ancestors):
-        if isinstance(ancestor, ast.If) and _mentions_seed(ancestor.test):
-            return True
-        if isinstance(ancestor, ast.IfExp) and _mentions_seed(ancestor.test) and child is not ancestor.test:
-            return True
-        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return False
-        child = ancestor
-    return False
+    return _guard(site) is not None and not _param_has_default(site.function)
+
+
+def guard_test(site: Site) -> ast.expr | None:
+    """The test of the seed guard this call sits under (for messages), if any."""
+    found = _guard(site)
+    return found[0].test if found else None
+
+
+def _is_entropy_seed(ctx: ModuleContext, call: ast.Call, name: str) -> bool:
+    if name in ENTROPY_SEEDERS:
+        return True
+    argument = _seed_argument(call)
+    if name in _NONE_IS_ENTROPY and (argument is None or is_none(argument)) and not has_kwargs_splat(call):
+        return True
+    return argument is not None and is_entropy(ctx, argument)
 
 
 def _callers(ctx: ModuleContext, function: str) -> list[Site]:
@@ -197,20 +274,29 @@ def seed_state(ctx: ModuleContext) -> SeedState:
         ctx._cache.pop("calls", None)
     has_default = _seed_has_default(ctx)
 
+    entropies = [_is_entropy_seed(ctx, site.node, name) for site, name, _ in direct]  # type: ignore[arg-type]
+    # ``if seed is None: random.seed(0) else: random.seed(seed)`` seeds on both branches.
+    branches: dict[int, list[set[str]]] = {}
+    for (site, _, generators), entropy in zip(direct, entropies):
+        found = _guard(site)
+        if found is not None and not entropy:
+            branches.setdefault(id(found[0]), [set(), set()])[found[1]] |= generators
+
     calls: list[SeedCall] = []
-    for site, name, generators in direct:
-        call = site.node
-        assert isinstance(call, ast.Call)
-        argument = _seed_argument(call)
-        entropy = (name in {"random.seed", "numpy.random.seed"} and (argument is None or is_none(argument))) or (
-            argument is not None and is_entropy(ctx, argument)
-        )
-        conditional = _guarded(site)
+    for (site, name, generators), entropy in zip(direct, entropies):
+        guards: tuple[Site, ...] = ()
+        found = _guard(site)
+        if found is not None and _guarded(site):
+            other = branches.get(id(found[0]), [set(), set()])[not found[1]]
+            if not generators <= other:
+                guards = (site,)
         function = site.function
-        if not conditional and function is not None:
+        if not guards and function is not None:
             callers = [c for c in _callers(ctx, function.name) if c.function is not function]
-            conditional = bool(callers) and all(_guarded(c) for c in callers)
-        calls.append(SeedCall(site, name, generators, conditional and not has_default, entropy))
+            if callers and all(_guarded(c) for c in callers):
+                guards = tuple(callers)
+        conditional = bool(guards) and not has_default
+        calls.append(SeedCall(site, name, generators, conditional, entropy, guards if conditional else ()))
     state = SeedState(tuple(calls))
     ctx._cache["seed_state"] = state
     return state

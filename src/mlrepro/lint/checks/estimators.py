@@ -1,0 +1,378 @@
+"""Seeds (MLR109-MLR112): ML libraries that take their seed as an argument, and don't get one.
+
+scikit-learn, XGBoost, LightGBM, CatBoost, pandas and PyTorch's ``DataLoader`` do not (only)
+read a global generator: each call carries its own ``random_state`` / ``seed`` /
+``generator``. Seeding the global generators does not (reliably) fix those calls, so these
+rules look at the arguments of each call instead of at the module's seed state.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterator
+
+from mlrepro.lint.context import ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword
+
+Hit = tuple[ast.AST, str]
+
+# -- MLR109: scikit-learn ------------------------------------------------------------------
+
+# Every call to one of these is random, whatever its other arguments.
+SKLEARN_RANDOM = frozenset({
+    # model_selection
+    "train_test_split", "ShuffleSplit", "StratifiedShuffleSplit", "GroupShuffleSplit",
+    "RepeatedKFold", "RepeatedStratifiedKFold", "RandomizedSearchCV", "HalvingRandomSearchCV",
+    "permutation_importance",
+    # ensemble / tree
+    "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
+    "GradientBoostingClassifier", "GradientBoostingRegressor", "HistGradientBoostingClassifier",
+    "HistGradientBoostingRegressor", "DecisionTreeClassifier", "DecisionTreeRegressor",
+    "ExtraTreeClassifier", "ExtraTreeRegressor", "BaggingClassifier", "BaggingRegressor",
+    "AdaBoostClassifier", "AdaBoostRegressor", "IsolationForest", "RandomTreesEmbedding",
+    # clustering / mixtures / decomposition / manifold
+    "KMeans", "MiniBatchKMeans", "BisectingKMeans", "SpectralClustering", "GaussianMixture",
+    "BayesianGaussianMixture", "TruncatedSVD", "NMF", "FastICA", "LatentDirichletAllocation",
+    "MiniBatchDictionaryLearning", "TSNE",
+    # linear models / neural networks
+    "SGDClassifier", "SGDRegressor", "Perceptron", "PassiveAggressiveClassifier",
+    "PassiveAggressiveRegressor", "MLPClassifier", "MLPRegressor",
+    # datasets / utils
+    "make_classification", "make_regression", "make_blobs", "resample", "shuffle",
+})
+
+
+def _argument(call: ast.Call, name: str, index: int | None = None) -> ast.expr | None:
+    """The argument passed as ``name=`` or, for APIs that once took it positionally, at ``index``."""
+    value = keyword(call, name)
+    if value is None and index is not None and index < len(call.args):
+        value = call.args[index]
+    return value
+
+
+def _shuffles(call: ast.Call) -> bool:
+    # Only a literal True: with shuffle off, sklearn rejects a random_state, so a computed
+    # ``shuffle=`` may legitimately come without one.
+    return constant(_argument(call, "shuffle", 1)) is True
+
+
+def _randomized_pca(call: ast.Call) -> bool:
+    return constant(keyword(call, "svd_solver")) == "randomized"
+
+
+def _stochastic_solver(call: ast.Call) -> bool:
+    return constant(keyword(call, "solver")) in {"sag", "saga", "liblinear"}
+
+
+def _svc_probability(call: ast.Call) -> bool:
+    # Platt scaling runs an internal cross-validation whose folds are drawn at random.
+    return constant(keyword(call, "probability")) is True
+
+
+def _linear_svc_dual(call: ast.Call) -> bool:
+    # The primal solver (dual=False) is deterministic; only the dual coordinate descent shuffles.
+    return constant(keyword(call, "dual")) is not False
+
+
+def _noisy_or_shuffled(call: ast.Call) -> bool:
+    # make_moons/make_circles are a fixed grid unless they shuffle (the default) or add noise.
+    noise = keyword(call, "noise")
+    return constant(keyword(call, "shuffle")) is not False or (noise is not None and not is_none(noise))
+
+
+SKLEARN_RANDOM_WHEN: dict[str, Callable[[ast.Call], bool]] = {
+    "KFold": _shuffles,
+    "StratifiedKFold": _shuffles,
+    "GroupKFold": _shuffles,
+    "PCA": _randomized_pca,
+    "LogisticRegression": _stochastic_solver,
+    "SVC": _svc_probability,
+    "LinearSVC": _linear_svc_dual,
+    "make_moons": _noisy_or_shuffled,
+    "make_circles": _noisy_or_shuffled,
+}
+
+def _label(short: str, call: ast.Call) -> str:
+    """``KFold(shuffle=True)``: the call, with the argument that made it random when there is one."""
+    for name in ("shuffle", "svd_solver", "solver", "probability", "noise"):
+        value = keyword(call, name)
+        if value is not None and short in SKLEARN_RANDOM_WHEN and not is_none(value):
+            return f"{short}({name}={ast.unparse(value)})"
+    return f"{short}()"
+
+
+# The old (< 0.24) positional signature ``KFold(n_splits, shuffle, random_state)``.
+_POSITIONAL_RANDOM_STATE = {"KFold": 2, "StratifiedKFold": 2, "GroupKFold": 2}
+
+
+def missing_random_state(ctx: ModuleContext) -> Iterator[Hit]:
+    """MLR109: a scikit-learn estimator, splitter or generator that is random gets no ``random_state``."""
+    for site, name in ctx.calls_matching(lambda n: n.startswith("sklearn.")):
+        call = site.node
+        assert isinstance(call, ast.Call)
+        short = name.rsplit(".", 1)[-1]
+        condition = SKLEARN_RANDOM_WHEN.get(short)
+        if short not in SKLEARN_RANDOM and (condition is None or not condition(call)):
+            continue
+        if has_kwargs_splat(call):
+            continue
+        value = _argument(call, "random_state", _POSITIONAL_RANDOM_STATE.get(short))
+        if value is None:
+            yield call, f"`{_label(short, call)}` is random but gets no `random_state`: pass `random_state=<seed>`"
+        elif is_none(value):
+            yield call, (
+                f"`{short}(random_state=None)` draws from NumPy's global generator: pass `random_state=<seed>`"
+            )
+
+
+# -- MLR110: gradient-boosting libraries ----------------------------------------------------
+
+_XGB_SEEDS = frozenset({"seed", "random_state"})
+_LGBM_SEEDS = frozenset({
+    "seed", "random_seed", "random_state", "bagging_seed", "feature_fraction_seed", "data_random_seed",
+})
+_CATBOOST_SEEDS = frozenset({"random_seed", "random_state"})
+
+# (qualified-name prefix, estimator class names, keyword arguments that seed it)
+BOOSTING_ESTIMATORS: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = (
+    ("xgboost.", frozenset({"XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor"}),
+     _XGB_SEEDS),
+    ("lightgbm.", frozenset({"LGBMClassifier", "LGBMRegressor", "LGBMRanker"}), _LGBM_SEEDS),
+    ("catboost.", frozenset({"CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker"}), _CATBOOST_SEEDS),
+)
+
+# Functional training APIs whose first argument (or ``params=``) is the parameter dict.
+BOOSTING_TRAIN: dict[str, frozenset[str]] = {
+    "xgboost.train": _XGB_SEEDS,
+    "xgboost.training.train": _XGB_SEEDS,
+    "lightgbm.train": _LGBM_SEEDS,
+    "lightgbm.engine.train": _LGBM_SEEDS,
+}
+
+
+def _literal_keys(expr: ast.AST) -> frozenset[str] | None:
+    """The keys of ``{"a": 1}`` / ``dict(a=1)``; None when they cannot all be read statically."""
+    if isinstance(expr, ast.Dict):
+        keys = [constant(k) if k is not None else None for k in expr.keys]
+        if all(isinstance(k, str) for k in keys):
+            return frozenset(keys)  # type: ignore[arg-type]
+        return None
+    if (
+        isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "dict"
+        and not expr.args and not has_kwargs_splat(expr)
+    ):
+        return frozenset(kw.arg for kw in expr.keywords if kw.arg is not None)
+    return None
+
+
+def _bound_names(target: ast.AST) -> Iterator[str]:
+    for node in ast.walk(target):
+        if isinstance(node, ast.Name):
+            yield node.id
+
+
+def _touches(node: ast.AST, name: str) -> bool | None:
+    """True when ``node`` rebinds or mutates ``name`` in a way we cannot follow; None if unrelated."""
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.NamedExpr)):
+        return name in _bound_names(node.target)
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return any(item.optional_vars is not None and name in _bound_names(item.optional_vars) for item in node.items)
+    if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return isinstance(node.value, ast.Name) and node.value.id == name
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        # ``params.update(seed=1)``, ``params.setdefault("seed", 1)``
+        owner = node.func.value
+        return isinstance(owner, ast.Name) and owner.id == name and node.func.attr in {"update", "setdefault"}
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return name in node.names
+    return None
+
+
+def _assigned_keys(scope: ast.AST, name: str) -> tuple[bool, frozenset[str] | None]:
+    """(is ``name`` bound in ``scope``?, the keys of its one dict-literal binding, if that is all there is)."""
+    assigned: list[ast.expr] = []
+    opaque = False
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        arguments = scope.args
+        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+        opaque = any(a is not None and a.arg == name for a in every)
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign):
+            if any(name in _bound_names(t) for t in node.targets):
+                simple = all(isinstance(t, ast.Name) for t in node.targets)
+                if simple:
+                    assigned.append(node.value)
+                else:
+                    opaque = True
+        elif _touches(node, name):
+            opaque = True
+    if not assigned and not opaque:
+        return False, None
+    if opaque or len(assigned) != 1:
+        return True, None
+    return True, _literal_keys(assigned[0])
+
+
+def _params_keys(ctx: ModuleContext, site: Site, expr: ast.AST) -> frozenset[str] | None:
+    """The keys of the params dict passed to a ``train()`` call, or None when unknown."""
+    if not isinstance(expr, ast.Name):
+        return _literal_keys(expr)
+    # ``params = {...}`` sits on a line the pruned walk skips (nothing on it is interesting
+    # unless it mentions a seed), so read the enclosing scope's statements directly. This
+    # happens only for the rare ``xgboost.train(params, ...)`` call, not per file.
+    scopes: list[ast.AST] = [s for s in (site.function,) if s is not None] + [ctx.tree]
+    for scope in scopes:
+        bound, keys = _assigned_keys(scope, expr.id)
+        if bound:
+            return keys
+    return None
+
+
+def unseeded_gradient_boosting(ctx: ModuleContext) -> Iterator[Hit]:
+    """MLR110: XGBoost / LightGBM / CatBoost models and ``train()`` calls with no explicit seed."""
+    if not ctx.imports_any("xgboost", "lightgbm", "catboost"):
+        return
+    for site, name in ctx.calls_matching(lambda n: n.startswith(("xgboost.", "lightgbm.", "catboost."))):
+        call = site.node
+        assert isinstance(call, ast.Call)
+        if has_kwargs_splat(call):
+            continue
+        short = name.rsplit(".", 1)[-1]
+        for prefix, classes, seeds in BOOSTING_ESTIMATORS:
+            if name.startswith(prefix) and short in classes:
+                given = [keyword(call, s) for s in sorted(seeds)]
+                if all(v is None or is_none(v) for v in given):
+                    argument = "random_seed" if prefix == "catboost." else "random_state"
+                    yield call, (
+                        f"`{short}()` relies on the library's default seed: pass `{argument}=<seed>` so "
+                        f"its row/column sampling is fixed and the seed is logged with the run"
+                    )
+        seeds = BOOSTING_TRAIN.get(name)
+        if seeds is None:
+            continue
+        params = _argument(call, "params", 0)
+        if params is None:
+            continue
+        keys = _params_keys(ctx, site, params)
+        if keys is not None and not keys & seeds:
+            library = name.split(".", 1)[0]
+            yield call, (
+                f"`{library}.train()` gets a params dict without a seed: add `\"seed\": <seed>` so "
+                f"its row/column sampling is fixed and the seed is logged with the run"
+            )
+
+
+# -- MLR111: pandas .sample() ---------------------------------------------------------------
+
+# Keyword arguments of other libraries' ``.sample()`` (Python's ``random.Random.sample``,
+# ``torch.distributions``) that pandas does not have.
+_NOT_PANDAS_KEYWORDS = frozenset({"k", "counts", "sample_shape", "seed"})
+
+
+def unseeded_pandas_sample(ctx: ModuleContext) -> Iterator[Hit]:
+    """MLR111: ``df.sample(...)`` without ``random_state`` in a file that uses pandas."""
+    if not ctx.imports_any("pandas"):
+        return
+    for site in ctx.calls:
+        call = site.node
+        assert isinstance(call, ast.Call)
+        func = call.func
+        if not isinstance(func, ast.Attribute) or func.attr != "sample":
+            continue
+        # ``random.sample`` (MLR101), ``np.random.sample``, ``torch.distributions...``: a
+        # module function, not a DataFrame method.
+        resolved = ctx.qualname(func)
+        if resolved is not None and not resolved.startswith("pandas."):
+            continue
+        receiver = func.value
+        if isinstance(receiver, ast.Call):
+            made_by = ctx.call_name(receiver)
+            if made_by is not None and not made_by.startswith("pandas."):
+                continue
+        if has_kwargs_splat(call) or len(call.args) >= 2:
+            continue  # ``rng.sample(population, k)`` is Python's random.Random
+        if any(kw.arg in _NOT_PANDAS_KEYWORDS for kw in call.keywords):
+            continue
+        value = keyword(call, "random_state")
+        shuffle = constant(keyword(call, "frac")) == 1
+        what = "`.sample(frac=1)` shuffles rows" if shuffle else "`.sample()` picks rows"
+        if value is None:
+            yield _method_span(call, func), f"{what} differently every run: pass `random_state=<seed>`"
+        elif is_none(value):
+            yield _method_span(call, func), (
+                f"{what} from NumPy's global generator (`random_state=None`): pass `random_state=<seed>`"
+            )
+
+
+def _method_span(call: ast.Call, func: ast.Attribute) -> ast.AST:
+    """From the method name to the closing parenthesis: in a chain split over lines
+    (``df[...]\\n.sample(frac=1)``) the finding, and its ``# noqa``, belong to the ``.sample`` line."""
+    span = ast.Name(id=func.attr, ctx=ast.Load())
+    # The attribute name is one token, so it ends where ``func`` ends.
+    span.lineno = func.end_lineno  # type: ignore[assignment]
+    span.col_offset = func.end_col_offset - len(func.attr)  # type: ignore[operator]
+    span.end_lineno = call.end_lineno
+    span.end_col_offset = call.end_col_offset
+    return span
+
+
+# -- MLR112: DataLoader workers ---------------------------------------------------------------
+
+DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
+
+# Positions in ``DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers,
+# collate_fn, pin_memory, drop_last, timeout, worker_init_fn, multiprocessing_context, generator)``.
+_LOADER_POSITIONS = {
+    "shuffle": 2, "sampler": 3, "batch_sampler": 4, "num_workers": 5, "worker_init_fn": 10, "generator": 12,
+}
+
+_TORCHVISION_TRANSFORMS = re.compile(r"\btorchvision\s*\.\s*transforms\b")
+
+
+def _loader_argument(call: ast.Call, name: str) -> ast.expr | None:
+    value = _argument(call, name, _LOADER_POSITIONS[name])
+    return None if is_none(value) else value
+
+
+def _random_augmentation(ctx: ModuleContext) -> bool:
+    cached = ctx._cache.get("mlr112_augments")
+    if isinstance(cached, bool):
+        return cached
+    found = (
+        ctx.imports_any("torchvision.transforms", "albumentations", "random", "numpy.random")
+        or (ctx.imports_any("torchvision") and _TORCHVISION_TRANSFORMS.search(ctx.source) is not None)
+        or any(True for _ in ctx.calls_matching(lambda n: n.startswith("numpy.random.")))
+    )
+    ctx._cache["mlr112_augments"] = found
+    return found
+
+
+def dataloader_workers_unseeded(ctx: ModuleContext) -> Iterator[Hit]:
+    """MLR112: a multi-worker ``DataLoader`` whose randomness matters, with no worker seeding."""
+    for site, _ in ctx.calls_matching(lambda n: n in DATALOADERS):
+        call = site.node
+        assert isinstance(call, ast.Call)
+        if has_kwargs_splat(call):
+            continue
+        workers = _loader_argument(call, "num_workers")
+        if workers is None:
+            continue  # the default, 0: everything loads in the main process
+        count = constant(workers)
+        if isinstance(count, (int, float)) and count <= 0:
+            continue  # a computed count (``args.workers``) may well be positive
+        if _loader_argument(call, "worker_init_fn") is not None or _loader_argument(call, "generator") is not None:
+            continue
+        shuffle = _loader_argument(call, "shuffle")
+        if shuffle is not None and constant(shuffle) is not False:
+            reason = "and shuffling"
+        elif _loader_argument(call, "sampler") is not None or _loader_argument(call, "batch_sampler") is not None:
+            reason = "and a sampler"
+        elif _random_augmentation(ctx):
+            reason = "in a file with random augmentation"
+        else:
+            continue
+        yield call, (
+            f"`DataLoader` with worker processes {reason} gets neither `generator=` nor "
+            f"`worker_init_fn=`: pass `generator=torch.Generator().manual_seed(seed)` and a "
+            f"`worker_init_fn` that seeds NumPy and `random` per worker"
+        )
