@@ -26,19 +26,37 @@ INTERESTS: tuple[str, ...] = (
     "os.environ", "secrets", "uuid", "datetime", "argparse",
 )
 
-# Always hot, whatever the imports: methods on objects we cannot resolve statically and
-# literal text that checks inspect. Plain substrings, matched case-sensitively: a search for a
-# literal runs at memchr speed, while one regex alternation of them costs more than parsing.
-KEYWORDS: tuple[str, ...] = (
-    "seed", "Seed", "SEED", ".sample", ".shuffle", ".fit(", "cudnn", "determinis", "Determinis", "add_argument",
-    "DataLoader", "cuda", "log_model", "start_run", "end_run", "finish",
-)
+# Not imports but randomness sources and trackers: a module importing only these (``os``,
+# ``time``, ``argparse``) has nothing for the seed or tracking rules to check.
+SUPPORT_INTERESTS = frozenset({"time", "os.urandom", "os.environ", "secrets", "uuid", "datetime", "argparse"})
+
+_TF = ("tensorflow", "keras", "tf_keras")
+_TORCH = ("torch", "lightning", "pytorch_lightning", "lightning_fabric", "accelerate", "transformers")
+# Text that makes a line hot although it names no import: methods on objects we cannot resolve
+# statically, and attributes checks inspect. Each applies when the module imports one of the
+# listed interests (empty: any non-support interest). Plain substrings, matched
+# case-sensitively: a literal search runs at memchr speed, while one regex alternation of
+# them costs more than parsing the file.
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "seed": (), "Seed": (), "SEED": (), "determinis": (), "Determinis": (), "add_argument": (),
+    ".sample": ("pandas",),
+    ".shuffle": _TF,
+    ".fit(": _TF,
+    "cudnn": _TORCH,
+    "cuda": _TORCH,
+    "DataLoader": _TORCH,
+    "log_model": ("mlflow",),
+    "start_run": ("mlflow",),
+    "end_run": ("mlflow",),
+    "finish": ("wandb",),
+}
 # Absolute paths in string literals: a quote, then "/", "~/" or a drive letter. Found by
 # searching the literal quote-slash pairs; a character-class regex would scan 5x slower.
 _PATH_STARTS: tuple[str, ...] = ('"/', "'/", '"~', "'~")
 _DRIVE = re.compile(r":[\\/]")
 
-_KEYWORD_RXS = tuple(re.compile(re.escape(k)) for k in KEYWORDS + _PATH_STARTS)
+_KEYWORD_RXS = {k: re.compile(re.escape(k)) for k in KEYWORDS}
+_PATH_RXS = tuple(re.compile(re.escape(k)) for k in _PATH_STARTS)
 _IMPORT_RX = re.compile("import")
 
 
@@ -88,10 +106,12 @@ class ModuleContext:
     tree: ast.Module
     seed_functions: tuple[str, ...] = ()
     imports: dict[str, str] = field(default_factory=dict)
-    _by_type: dict[type, list[Site]] = field(default_factory=lambda: defaultdict(list))
+    _by_type: dict[type, list[tuple[ast.AST, tuple[ast.AST, ...]]]] = field(default_factory=lambda: defaultdict(list))
     _seen: set[int] = field(default_factory=set)
     _lines: list[str] | None = None
-    _cache: dict[str, object] = field(default_factory=dict)
+    _sites: dict[tuple[type, ...], list[Site]] = field(default_factory=dict)
+    # Analyses that several checks share (seed state, ...), computed once per module.
+    memo: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def build(cls, path: str, source: str, tree: ast.Module, seed_functions: tuple[str, ...] = ()) -> ModuleContext:
@@ -116,31 +136,40 @@ class ModuleContext:
                 if alias.name != "*":
                     self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
 
-    def _binding_patterns(self) -> set[str]:
-        """Regexes for the lines that use an interesting binding. Each starts with the local
-        name itself (a literal, so the search is fast); word boundaries are checked after."""
+    def _binding_patterns(self) -> tuple[set[str], set[str]]:
+        """Regexes for the lines that use an interesting binding, and the interests imported.
+        Each regex starts with the local name itself (a literal, so the search is fast); word
+        boundaries are checked after."""
         patterns: set[str] = set()
+        touched: set[str] = set()
         interests = INTERESTS + tuple(self.seed_functions)
         for local, qualified in self.imports.items():
             for interest in interests:
                 if qualified == interest or qualified.startswith(interest + "."):
                     patterns.add(re.escape(local) + r"\b")
+                    touched.add(interest)
                     break
                 if interest.startswith(qualified + "."):
                     rest = interest[len(qualified) + 1 :].split(".")
                     patterns.add(re.escape(local) + "".join(rf"\s*\.\s*{re.escape(p)}\b" for p in rest))
-        return patterns
+                    touched.add(interest)
+        return patterns, touched
 
     def _hot_lines(self) -> set[int]:
         source = self.source
         positions: list[int] = []
-        for rx in _KEYWORD_RXS:
+        patterns, touched = self._binding_patterns()
+        if touched - SUPPORT_INTERESTS:
+            for keyword, requires in KEYWORDS.items():
+                if not requires or any(r in touched for r in requires):
+                    positions.extend(_starts(_KEYWORD_RXS[keyword], source))
+        for rx in _PATH_RXS:
             positions.extend(_starts(rx, source))
         for match in _DRIVE.finditer(source):  # C:\\ or D:/ right after a quote
             start = match.start()
             if start >= 2 and source[start - 1].isalpha() and source[start - 2] in "\"'":
                 positions.append(start)
-        for pattern in self._binding_patterns():
+        for pattern in patterns:
             for match in re.finditer(pattern, source):
                 start = match.start()
                 if start == 0 or not _is_word_char(source[start - 1]):
@@ -170,6 +199,7 @@ class ModuleContext:
         stack: list[tuple[ast.AST, int]] = [(self.tree, 0)]
         pop, push = stack.pop, stack.append
         AST = ast.AST
+        self._sites.clear()  # the walk grows: cached site lists would miss the new nodes
         while stack:
             node, depth = pop()
             del path[depth:]
@@ -181,29 +211,31 @@ class ModuleContext:
             key = id(node)
             if key not in seen:
                 seen.add(key)
-                by_type[type(node)].append(Site(node, tuple(path)))
+                # A plain tuple: Site objects are built only for the types a check asks for.
+                by_type[type(node)].append((node, tuple(path)))
             path.append(node)
-            children: list[ast.AST] = []
+            depth += 1
+            # Children go on the stack in any order: sites() sorts by position.
             for name in node._fields:
                 value = getattr(node, name, None)
                 if type(value) is list:
-                    children.extend(v for v in value if isinstance(v, AST))
+                    for item in value:
+                        if isinstance(item, AST):
+                            push((item, depth))
                 elif isinstance(value, AST) and value._fields:
-                    children.append(value)
-            depth += 1
-            for child in reversed(children):
-                push((child, depth))
+                    push((value, depth))
 
     def sites(self, *types: type[ast.AST]) -> list[Site]:
         """Visited nodes of these types, in source order."""
-        return sorted((site for t in types for site in self._by_type.get(t, ())), key=_pos)
+        found = self._sites.get(types)
+        if found is None:
+            raw = [Site(node, ancestors) for t in types for node, ancestors in self._by_type.get(t, ())]
+            found = self._sites[types] = sorted(raw, key=_pos)
+        return found
 
     @property
     def calls(self) -> list[Site]:
-        cached = self._cache.get("calls")
-        if cached is None:
-            cached = self._cache["calls"] = self.sites(ast.Call)
-        return cached  # type: ignore[return-value]
+        return self.sites(ast.Call)
 
     # -- names -----------------------------------------------------------------------------
     def qualname(self, expr: ast.AST) -> str | None:

@@ -254,7 +254,7 @@ def _callers(ctx: ModuleContext, function: str) -> list[Site]:
 
 
 def seed_state(ctx: ModuleContext) -> SeedState:
-    cached = ctx._cache.get("seed_state")
+    cached = ctx.memo.get("seed_state")
     if isinstance(cached, SeedState):
         return cached
     direct: list[tuple[Site, str, frozenset[str]]] = []
@@ -271,7 +271,6 @@ def seed_state(ctx: ModuleContext) -> SeedState:
     helpers = {f.name for site, _, _ in direct if (f := site.function) is not None}
     if helpers:
         ctx.include_names(helpers)
-        ctx._cache.pop("calls", None)
     has_default = _seed_has_default(ctx)
 
     entropies = [_is_entropy_seed(ctx, site.node, name) for site, name, _ in direct]  # type: ignore[arg-type]
@@ -298,5 +297,5 @@ def seed_state(ctx: ModuleContext) -> SeedState:
         conditional = bool(guards) and not has_default
         calls.append(SeedCall(site, name, generators, conditional, entropy, guards if conditional else ()))
     state = SeedState(tuple(calls))
-    ctx._cache["seed_state"] = state
+    ctx.memo["seed_state"] = state
     return state

@@ -335,7 +335,7 @@ def _loader_argument(call: ast.Call, name: str) -> ast.expr | None:
 
 
 def _random_augmentation(ctx: ModuleContext) -> bool:
-    cached = ctx._cache.get("mlr112_augments")
+    cached = ctx.memo.get("mlr112_augments")
     if isinstance(cached, bool):
         return cached
     found = (
@@ -343,7 +343,7 @@ def _random_augmentation(ctx: ModuleContext) -> bool:
         or (ctx.imports_any("torchvision") and _TORCHVISION_TRANSFORMS.search(ctx.source) is not None)
         or any(True for _ in ctx.calls_matching(lambda n: n.startswith("numpy.random.")))
     )
-    ctx._cache["mlr112_augments"] = found
+    ctx.memo["mlr112_augments"] = found
     return found
 
 

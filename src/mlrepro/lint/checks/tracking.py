@@ -202,7 +202,6 @@ def _gated(site: Site) -> bool:
 
 def _callers(ctx: ModuleContext, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[Site]:
     ctx.include_names([function.name])
-    ctx._cache.pop("calls", None)  # the walk grew: keep ``ctx.calls`` equal to the visited calls
     found = []
     for site in ctx.calls:
         func = site.node.func  # type: ignore[attr-defined]
