@@ -13,7 +13,7 @@ import ast
 import re
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 # Qualified-name prefixes whose uses the checks look at. A local binding that is (or is
@@ -25,6 +25,26 @@ INTERESTS: tuple[str, ...] = (
     "lightning", "pytorch_lightning", "lightning_fabric", "accelerate", "time", "os.urandom",
     "os.environ", "secrets", "uuid", "datetime", "argparse",
 )
+
+# Interests of which only a few names matter: check modules register them (see
+# ``narrow_interest``), so that ``from sklearn.utils._testing import assert_allclose`` does not
+# make every assertion line of a test module hot.
+_NARROWED: dict[str, frozenset[str]] = {}
+
+
+def narrow_interest(prefix: str, names: Iterable[str]) -> None:
+    """Under ``prefix``, only bindings whose last component is one of ``names`` (or that look
+    like modules: ``sklearn``, ``from sklearn import ensemble``) make lines hot."""
+    _NARROWED[prefix] = _NARROWED.get(prefix, frozenset()) | frozenset(names)
+
+
+def _matters(interest: str, qualified: str) -> bool:
+    names = _NARROWED.get(interest)
+    if names is None:
+        return True
+    parts = qualified.split(".")
+    return parts[-1] in names or (len(parts) <= 2 and parts[-1].islower())
+
 
 # Not imports but randomness sources and trackers: a module importing only these (``os``,
 # ``time``, ``argparse``) has nothing for the seed or tracking rules to check.
@@ -110,6 +130,7 @@ class ModuleContext:
     _seen: set[int] = field(default_factory=set)
     _lines: list[str] | None = None
     _sites: dict[tuple[type, ...], list[Site]] = field(default_factory=dict)
+    _call_names: dict[int, str | None] = field(default_factory=dict)
     # Analyses that several checks share (seed state, ...), computed once per module.
     memo: dict[str, object] = field(default_factory=dict)
 
@@ -146,7 +167,8 @@ class ModuleContext:
         for local, qualified in self.imports.items():
             for interest in interests:
                 if qualified == interest or qualified.startswith(interest + "."):
-                    patterns.add(re.escape(local) + r"\b")
+                    if _matters(interest, qualified):
+                        patterns.add(re.escape(local) + r"\b")
                     touched.add(interest)
                     break
                 if interest.startswith(qualified + "."):
@@ -252,14 +274,24 @@ class ModuleContext:
         return ".".join([base, *reversed(parts)])
 
     def call_name(self, call: ast.Call) -> str | None:
-        return self.qualname(call.func)
+        key = id(call)
+        names = self._call_names
+        if key not in names:
+            names[key] = self.qualname(call.func)
+        return names[key]
 
-    def calls_matching(self, predicate) -> Iterator[tuple[Site, str]]:  # type: ignore[no-untyped-def]
+    def resolved_calls(self) -> list[tuple[Site, str]]:
+        """(site, qualified name) of every call whose callee resolves through the imports;
+        computed once, since every seed rule scans the same calls."""
+        found = self._sites.get(_RESOLVED)
+        if found is None:
+            found = [(site, name) for site in self.calls if (name := self.call_name(site.node)) is not None]  # type: ignore[arg-type]
+            self._sites[_RESOLVED] = found  # type: ignore[assignment]
+        return found  # type: ignore[return-value]
+
+    def calls_matching(self, predicate: Callable[[str], bool]) -> Iterator[tuple[Site, str]]:
         """(site, qualified name) of every resolved call for which ``predicate(name)`` holds."""
-        for site in self.calls:
-            name = self.call_name(site.node)  # type: ignore[arg-type]
-            if name is not None and predicate(name):
-                yield site, name
+        return ((site, name) for site, name in self.resolved_calls() if predicate(name))
 
     def imports_any(self, *prefixes: str) -> bool:
         return any(q == p or q.startswith(p + ".") for q in self.imports.values() for p in prefixes)
@@ -281,6 +313,9 @@ class ModuleContext:
         if text.isascii():
             return col_offset + 1
         return len(text.encode("utf-8")[:col_offset].decode("utf-8", "replace")) + 1
+
+
+_RESOLVED: tuple[type, ...] = (type(None),)  # the cache key of resolved_calls()
 
 
 def _pos(site: Site) -> tuple[int, int]:

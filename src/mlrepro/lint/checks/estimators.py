@@ -12,7 +12,7 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
-from mlrepro.lint.context import ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword
+from mlrepro.lint.context import ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, narrow_interest
 
 Hit = tuple[ast.AST, str]
 
@@ -102,6 +102,9 @@ def _label(short: str, call: ast.Call) -> str:
 
 
 # The old (< 0.24) positional signature ``KFold(n_splits, shuffle, random_state)``.
+# Only these scikit-learn names can be random: the rest of sklearn need not be walked.
+narrow_interest("sklearn", SKLEARN_RANDOM | set(SKLEARN_RANDOM_WHEN))
+
 _POSITIONAL_RANDOM_STATE = {"KFold": 2, "StratifiedKFold": 2, "GroupKFold": 2}
 
 
