@@ -322,6 +322,17 @@ def _pos(site: Site) -> tuple[int, int]:
     return (getattr(site.node, "lineno", 0), getattr(site.node, "col_offset", 0))
 
 
+def mentions(expr: ast.AST, word: str) -> bool:
+    """Does a name or attribute inside ``expr`` contain ``word`` (case-insensitive)?
+    ``if args.seed is not None`` mentions "seed"; ``if is_best:`` mentions "best"."""
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Name) and word in node.id.lower():
+            return True
+        if isinstance(node, ast.Attribute) and word in node.attr.lower():
+            return True
+    return False
+
+
 def keyword(call: ast.Call, name: str) -> ast.expr | None:
     for kw in call.keywords:
         if kw.arg == name:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from mlrepro.lint.context import ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword
+from mlrepro.lint.context import ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, mentions
 
 PYTHON = "random"
 NUMPY = "numpy"
@@ -158,12 +158,7 @@ def _seed_argument(call: ast.Call) -> ast.expr | None:
 
 
 def _mentions_seed(expr: ast.AST) -> bool:
-    for node in ast.walk(expr):
-        if isinstance(node, ast.Name) and "seed" in node.id.lower():
-            return True
-        if isinstance(node, ast.Attribute) and "seed" in node.attr.lower():
-            return True
-    return False
+    return mentions(expr, "seed")
 
 
 def _seed_has_default(ctx: ModuleContext) -> bool:

@@ -24,7 +24,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mlrepro.lint.context import ModuleContext, Site
+from mlrepro.lint.context import ModuleContext, Site, mentions
 
 Hit = tuple[ast.AST, str]
 
@@ -182,11 +182,7 @@ def _is_quality_gate(test: ast.expr) -> bool:
     for node in ast.walk(test):
         if isinstance(node, ast.Compare) and any(isinstance(op, _ORDERINGS) for op in node.ops):
             return True
-        if isinstance(node, ast.Name) and "best" in node.id.lower():
-            return True
-        if isinstance(node, ast.Attribute) and "best" in node.attr.lower():
-            return True
-    return False
+    return mentions(test, "best")
 
 
 def _gated(site: Site) -> bool:
