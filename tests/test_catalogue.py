@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import mlrepro.lint.checks
 from mlrepro.registry import REQUIRED_FIELDS, bind, load_catalogue, rules_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,17 +47,34 @@ def test_lint_rule_has_a_fixture_with_an_expected_finding(rule) -> None:
     assert any(f"expect: {rule.code}" in p.read_text("utf-8", "replace") for p in fixtures)
 
 
+def test_audit_checks_import_no_adapter_package() -> None:
+    """Rules see plain records: mlflow, git, dvc and wandb stay in sources/."""
+    for path in (ROOT / "src" / "mlrepro" / "audit" / "checks").glob("*.py"):
+        text = path.read_text()
+        for package in ("mlflow", "git", "dvc", "wandb"):
+            assert f"import {package}" not in text and f"from {package}" not in text, f"{path.name} imports {package}"
+
+
 def test_fixtures_name_existing_rules() -> None:
     codes = {r.code for r in CATALOGUE}
     for path in LINT_FIXTURES.iterdir():
         assert path.name.split("_", 1)[0].split(".", 1)[0] in codes, f"{path.name} names no rule"
 
 
-def test_every_check_function_is_bound_to_exactly_one_rule() -> None:
+@pytest.mark.parametrize("rule", [r for r in CATALOGUE if r.target == "run"], ids=lambda r: r.code)
+def test_run_rule_has_a_test_built_on_real_runs(rule) -> None:
+    tests = list((ROOT / "tests" / "audit" / "rules").glob(f"test_{rule.code.lower()}_*.py"))
+    assert tests, f"no tests/audit/rules/test_{rule.code.lower()}_*.py"
+    assert rule.check.startswith("mlrepro.audit.checks.")
+    assert getattr(bind(rule), "scope", None) in {"run", "runs", "model"}, "mark the check @run_check/@runs_check/@model_check"
+
+
+@pytest.mark.parametrize("package", ["mlrepro.lint.checks", "mlrepro.audit.checks"])
+def test_every_check_function_is_bound_to_exactly_one_rule(package: str) -> None:
     bound = [r.check for r in CATALOGUE]
     assert len(bound) == len(set(bound)), "two rules share one check"
-    for info in pkgutil.iter_modules(mlrepro.lint.checks.__path__):
-        module = importlib.import_module(f"mlrepro.lint.checks.{info.name}")
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        module = importlib.import_module(f"{package}.{info.name}")
         for name, obj in inspect.getmembers(module, inspect.isfunction):
             if obj.__module__ == module.__name__ and not name.startswith("_"):
                 assert f"{module.__name__}:{name}" in bound, f"{module.__name__}.{name} is public but no rule names it"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from mlrepro.config import CliOverrides, Settings, resolve_settings
@@ -37,4 +38,38 @@ def lint_report(
         checked=result.checked,
         command="lint",
         root=cwd.resolve(),
+    )
+
+
+def audit_report(
+    cwd: Path,
+    tracking_uri: str | None = None,
+    experiments: Sequence[str] = (),
+    repo: Path | None = None,
+    since: datetime | None = None,
+    artifacts: bool = True,
+    overrides: CliOverrides = CliOverrides(),
+    config: Path | None = None,
+    isolated: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Audit the runs and registered models of one tracking store."""
+    from mlrepro.audit.engine import Auditor
+    from mlrepro.audit.policy import load_policy
+    from mlrepro.audit.sources import open_sources
+    from mlrepro.audit.team_rules import load_team_rules
+
+    settings = resolve_settings(cwd, config, overrides, isolated)
+    policy = load_policy(settings)
+    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts)
+    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
+    runs = sources.runs(experiments or policy.experiments, policy.exclude_experiments, since, progress)
+    result = auditor.audit(runs, sources.model_versions(), sources.store.get_run)
+    return Report(
+        findings=result.findings,
+        rules=tuple(auditor.rules[code] for code in sorted(auditor.enabled)),
+        checked=result.checked,
+        command="audit",
+        root=sources.context.repo.root if sources.context.repo else cwd.resolve(),
+        fail_on=policy.fail_on,
     )

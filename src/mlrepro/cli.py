@@ -30,11 +30,22 @@ class UsageFailure(click.ClickException):
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean unusable input, not a bug. Adapter modules are only consulted when
+    already imported, so that `mlrepro lint` never pays for them."""
     from mlrepro.config import ConfigError
     from mlrepro.lint.discovery import DiscoveryError
     from mlrepro.registry import CatalogueError
 
-    return (ConfigError, DiscoveryError, CatalogueError, ValueError, OSError)
+    errors: list[type[BaseException]] = [ConfigError, DiscoveryError, CatalogueError, ValueError, OSError]
+    for module, name in (
+        ("mlrepro.sources.mlflow_store", "TrackingStoreError"),
+        ("mlrepro.sources.git_repo", "GitRepoError"),
+        ("mlrepro.sources.dvc_repo", "DvcRepoError"),
+        ("mlrepro.audit.team_rules", "TeamRuleError"),
+    ):
+        if module in sys.modules and hasattr(sys.modules[module], name):
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -103,6 +114,59 @@ def lint(
         return EXIT_CLEAN if exit_zero or not report.findings else EXIT_FINDINGS
 
     sys.exit(_guard(run, verbose))
+
+
+@cli.command()
+@click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, then [tool.mlrepro] tracking-uri, then sqlite:///mlflow.db).")
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME", help="Audit only these experiments (name or id); repeatable.")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the runs' code (default: the one enclosing the current directory).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]), help="Only runs started at or after this date (ISO 8601, UTC unless an offset is given).")
+@click.option("--artifacts/--no-artifacts", default=True, show_default=True, help="List artifacts (size limits, environment files). Costs one listing per directory per run.")
+@click.option("--output-format", type=click.Choice(["text", "json", "sarif", "github", "junit"]), default="text", show_default=True, envvar="MLREPRO_OUTPUT_FORMAT")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
+@click.option("--fail-on", type=click.Choice(["note", "warning", "error"]), help="Exit 1 only for findings at or above this level (default: [tool.mlrepro.audit] fail-on, else note).")
+@selection_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
+def audit(
+    tracking_uri: str | None, experiments: Sequence[str], repo: Path | None, since: Any, artifacts: bool,
+    output_format: str, output: Path | None, fail_on: str | None, select: Sequence[str], ignore: Sequence[str],
+    extend_select: Sequence[str], config_file: Path | None, isolated: bool, quiet: bool, verbose: bool,
+) -> None:
+    """Audit MLflow runs and registered models for reproducibility defects (read-only)."""
+
+    def run() -> int:
+        from datetime import timezone
+
+        from mlrepro.api import audit_report
+        from mlrepro.config import CliOverrides, split_codes
+        from mlrepro.findings import Severity
+        from mlrepro.formatters import render
+
+        overrides = CliOverrides(
+            select=split_codes(select) if select else None, ignore=split_codes(ignore), extend_select=split_codes(extend_select)
+        )
+        when = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
+        progress = None if quiet or not sys.stderr.isatty() else _progress_printer()
+        report = audit_report(Path.cwd(), tracking_uri, experiments, repo, when, artifacts, overrides, config_file, isolated, progress)
+        if progress is not None:
+            click.echo("", err=True)
+        _emit(render(output_format, report), output)
+        threshold = Severity.parse({"note": "info"}.get(fail_on or report.fail_on, fail_on or report.fail_on))
+        failing = [f for f in report.findings if f.severity.rank >= threshold.rank]
+        return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+    sys.exit(_guard(run, verbose))
+
+
+def _progress_printer() -> Callable[[int], None]:
+    """A one-line counter on stderr for long audits (only on a terminal)."""
+
+    def show(count: int) -> None:
+        if count % 200 == 0:
+            click.echo(f"\rmlrepro audit: {count} runs", err=True, nl=False)
+
+    return show
 
 
 @cli.command()

@@ -44,8 +44,11 @@ class RunRef:
 
     run_id: str | None = None
     experiment_id: str | None = None
-    model: str | None = None
-    source: str | None = None
+    model: str | None = None  # "name/version" for registry findings
+    source: str | None = None  # "mlflow" or "wandb"
+    run_name: str | None = None
+    experiment_name: str | None = None
+    start_time: str | None = None  # ISO 8601, UTC
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,12 @@ class Finding:
     run: RunRef | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
-    def sort_key(self) -> tuple[str, int, int, int, str, str]:
+    def sort_key(self) -> tuple[str, str, str, str, int, int, int, str]:
         loc = self.location or Location(0, 0)
-        run_id = self.run.run_id if self.run and self.run.run_id else ""
-        return (self.filename or "", self.cell or 0, loc.row, loc.column, self.code, run_id)
+        run = self.run or RunRef()
+        return (self.filename or "", run.start_time or "", run.run_id or "", run.model or "", self.cell or 0, loc.row, loc.column, self.code)
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
-    """Deterministic output order: file, cell, row, column, code."""
+    """Deterministic output order: file, cell, row, column, code; runs by start time, then id."""
     return sorted(findings, key=Finding.sort_key)

@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrepro.config import ConfigError, Settings
 from mlrepro.findings import Severity
+from mlrepro.selection import SelectionLayer, normalise_selectors, resolve
 
 PROJECT_URL = "https://github.com/mlrepro/mlrepro"
 REQUIRED_FIELDS = ("code", "name", "family", "severity", "target", "summary", "why", "example", "fix", "check")
@@ -193,3 +195,28 @@ def bind(rule: Rule) -> object:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise CatalogueError(f"{rule.code}: check {rule.check!r} cannot be loaded: {exc}") from None
+
+
+def enabled_codes(settings: Settings, codes: Iterable[str], extra_known: Iterable[str] = ()) -> frozenset[str]:
+    """Which of ``codes`` the configuration and command line leave on. A selector that matches
+    no rule of the whole catalogue (lint or audit, plus team rules) is a configuration error,
+    not a silent no-op: a shared ``ignore = ["MLR5"]`` must not break ``mlrepro lint``."""
+    known = [rule.code for rule in load_catalogue()] + list(extra_known)
+    layers = []
+    for origin, layer in zip(("configuration", "command line"), settings.layers):
+        try:
+            layers.append(
+                SelectionLayer(
+                    select=None if layer.select is None else normalise_selectors(layer.select, known, f"{origin} select"),
+                    ignore=normalise_selectors(layer.ignore, known, f"{origin} ignore"),
+                    extend_select=normalise_selectors(layer.extend_select, known, f"{origin} extend-select"),
+                )
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    for glob, prefixes in settings.per_file_ignores:
+        try:
+            normalise_selectors(prefixes, known, f"per-file-ignores {glob!r}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return resolve(codes, layers)

@@ -23,6 +23,8 @@ class Report:
     command: str = "lint"
     root: Path = field(default_factory=Path.cwd)
     tool_version: str = __version__
+    # audit: the configured threshold for a failing exit (note, warning, error)
+    fail_on: str = "note"
 
 
 def subject(finding: Finding) -> str:

@@ -22,7 +22,28 @@ def summary_line(count: int) -> str:
     return f"Found {count} finding{'s' if count != 1 else ''}."
 
 
+def run_heading(finding: Finding) -> str:
+    run = finding.run
+    assert run is not None
+    if run.model:
+        name, _, version = run.model.rpartition("/")
+        return f"model {name} version {version}" + (f" (run {run.run_id})" if run.run_id else "")
+    details = [d for d in (run.run_name and f"'{run.run_name}'", run.experiment_name and f"experiment '{run.experiment_name}'", run.start_time and f"started {run.start_time}") if d]
+    return f"run {run.run_id}" + (f" ({', '.join(details)})" if details else "")
+
+
 def render(report: Report) -> str:
-    lines = [f"{where(f)}: {f.code} {f.message}" for f in report.findings]
+    lines: list[str] = []
+    heading = None
+    for f in report.findings:
+        if f.filename is None and f.run is not None:
+            # Run findings have no file position: group them under their run, like pytest does by module.
+            current = run_heading(f)
+            if current != heading:
+                lines.append(current)
+                heading = current
+            lines.append(f"  {f.code} {f.message}")
+        else:
+            lines.append(f"{where(f)}: {f.code} {f.message}")
     lines.append(summary_line(len(report.findings)))
     return "\n".join(lines) + "\n"

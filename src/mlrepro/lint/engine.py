@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlrepro.config import ConfigError, Settings
+from mlrepro.config import Settings
 from mlrepro.findings import Finding, Location, sort_findings
 from mlrepro.lint import meta
 from mlrepro.lint.context import ModuleContext
 from mlrepro.lint.discovery import discover, relative_posix
 from mlrepro.lint.notebook import NotebookError, NotebookSource, read_notebook
-from mlrepro.registry import Rule, bind, load_catalogue, rules_for
-from mlrepro.selection import PathMatcher, SelectionLayer, normalise_selectors, resolve
+from mlrepro.registry import Rule, bind, enabled_codes, rules_for
+from mlrepro.selection import PathMatcher
 from mlrepro.suppression import file_suppression, line_suppresses
 
 Check = Callable[[ModuleContext], Iterable[tuple[ast.AST, str]]]
@@ -62,37 +62,13 @@ def _decode(data: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def validated_layers(settings: Settings) -> list[SelectionLayer]:
-    """The selection layers with codes upper-cased; a selector that matches no rule of the
-    whole catalogue (lint or audit) is a configuration error, not a silent no-op."""
-    known = [rule.code for rule in load_catalogue()]
-    layers = []
-    for origin, layer in zip(("configuration", "command line"), settings.layers):
-        try:
-            layers.append(
-                SelectionLayer(
-                    select=None if layer.select is None else normalise_selectors(layer.select, known, f"{origin} select"),
-                    ignore=normalise_selectors(layer.ignore, known, f"{origin} ignore"),
-                    extend_select=normalise_selectors(layer.extend_select, known, f"{origin} extend-select"),
-                )
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    for glob, codes in settings.per_file_ignores:
-        try:
-            normalise_selectors(codes, known, f"per-file-ignores {glob!r}")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    return layers
-
-
 class Linter:
     """Lints files under one set of settings. Cheap to build; holds the bound checks."""
 
     def __init__(self, settings: Settings, rules: Sequence[Rule] | None = None) -> None:
         self.settings = settings
         self.rules = {rule.code: rule for rule in (rules if rules is not None else rules_for("code"))}
-        self.enabled = resolve(self.rules, validated_layers(settings))
+        self.enabled = enabled_codes(settings, self.rules)
         self.checks: dict[str, Check] = {
             code: bind(rule) for code, rule in self.rules.items() if code in self.enabled and code not in _META  # type: ignore[misc]
         }

@@ -1,0 +1,44 @@
+"""What audit checks may ask beyond the run itself: the policy, and facts about the code and
+data repositories, behind small interfaces that the adapters implement (checks import no
+git or dvc)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from mlrepro.audit.policy import AuditPolicy
+
+
+class CodeRepository(Protocol):
+    """The git repository the runs' code came from (``sources/git_repo.py``)."""
+
+    root: Path
+
+    def commit_exists(self, sha: str) -> bool: ...
+
+    def on_remote(self, sha: str) -> bool | None:
+        """Reachable from a remote-tracking branch; None when the repository has no remote."""
+
+    def tracked_at(self, sha: str, path: str) -> bool:
+        """Is ``path`` (relative to the root) a file in the commit's tree?"""
+
+    def file_at(self, sha: str, path: str) -> bytes | None: ...
+
+
+class DataVersions(Protocol):
+    """DVC-tracked data at a commit (``sources/dvc_repo.py``)."""
+
+    def outputs_at(self, sha: str) -> dict[str, str]:
+        """DVC output path (relative to the repository root) -> md5, as the commit records them."""
+
+
+@dataclass
+class AuditContext:
+    policy: AuditPolicy
+    repo: CodeRepository | None = None
+    data: DataVersions | None = None
+    artifacts_listed: bool = False
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))

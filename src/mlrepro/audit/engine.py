@@ -1,0 +1,99 @@
+"""The audit engine: run records and model versions in, findings out. Never prints.
+
+Per-run checks see one ``RunRecord``; group checks see every audited run; registry checks
+see the model versions with the verdict of each source run (fetched on demand when the run
+is outside the audited experiments or time window).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from mlrepro.audit.checks import MODEL, RUN, RUNS
+from mlrepro.audit.context import AuditContext
+from mlrepro.config import Settings
+from mlrepro.findings import Finding, RunRef, Severity, sort_findings
+from mlrepro.records import ModelVersionRecord, RunRecord
+from mlrepro.registry import Rule, bind, enabled_codes, rules_for
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    findings: list[Finding]
+    runs: int
+    versions: int
+    checked: tuple[str, ...] = ()
+
+
+@dataclass
+class Verdict:
+    """What the audit says of one run, for the registry checks."""
+
+    run_id: str
+    found: bool  # False: the version's run_id does not resolve to a run
+    errors: list[Finding] = field(default_factory=list)
+
+
+def run_ref(run: RunRecord) -> RunRef:
+    return RunRef(
+        run_id=run.run_id,
+        experiment_id=run.experiment_id,
+        source=run.source,
+        run_name=run.run_name,
+        experiment_name=run.experiment_name,
+        start_time=run.start_time.isoformat(timespec="seconds") if run.start_time else None,
+    )
+
+
+class Auditor:
+    def __init__(self, settings: Settings, ctx: AuditContext, extra_rules: Sequence[tuple[Rule, Callable[..., object]]] = ()) -> None:
+        self.ctx = ctx
+        rules = {rule.code: rule for rule in rules_for("run")}
+        checks = {code: bind(rule) for code, rule in rules.items()}
+        for rule, check in extra_rules:  # team rules from `rules-dir`
+            rules[rule.code] = rule
+            checks[rule.code] = check
+        self.rules = rules
+        self.enabled = enabled_codes(settings, rules, extra_known=[r.code for r, _ in extra_rules])
+        self._by_scope: dict[str, list[tuple[Rule, Callable[..., Iterable[object]]]]] = {RUN: [], RUNS: [], MODEL: []}
+        for code in sorted(self.enabled):
+            check = checks[code]
+            self._by_scope[getattr(check, "scope", RUN)].append((rules[code], check))  # type: ignore[arg-type]
+
+    def _finding(self, rule: Rule, message: str, ref: RunRef) -> Finding:
+        return Finding(code=rule.code, name=rule.name, message=message, severity=rule.severity, fix=rule.fix, url=rule.url, run=ref)
+
+    def audit_run(self, run: RunRecord) -> list[Finding]:
+        ref = run_ref(run)
+        return [self._finding(rule, message, ref) for rule, check in self._by_scope[RUN] for message in check(run, self.ctx)]  # type: ignore[misc]
+
+    def audit(
+        self,
+        runs: Iterable[RunRecord],
+        versions: Sequence[ModelVersionRecord] = (),
+        fetch_run: Callable[[str], RunRecord | None] | None = None,
+    ) -> AuditResult:
+        findings: list[Finding] = []
+        seen: list[RunRecord] = []
+        verdicts: dict[str, Verdict] = {}
+        for run in runs:
+            seen.append(run)
+            found = self.audit_run(run)
+            findings.extend(found)
+            verdicts[run.run_id] = Verdict(run.run_id, True, [f for f in found if f.severity is Severity.ERROR])
+        for rule, check in self._by_scope[RUNS]:
+            for run, message in check(seen, self.ctx):  # type: ignore[misc]
+                findings.append(self._finding(rule, message, run_ref(run)))
+        if versions and self._by_scope[MODEL]:
+            for version in versions:
+                if version.in_use and version.run_id and version.run_id not in verdicts:
+                    run = fetch_run(version.run_id) if fetch_run else None
+                    errors = [f for f in self.audit_run(run) if f.severity is Severity.ERROR] if run else []
+                    verdicts[version.run_id] = Verdict(version.run_id, run is not None, errors)
+            for rule, check in self._by_scope[MODEL]:
+                for version, message in check(versions, self.ctx, verdicts):  # type: ignore[misc]
+                    ref = RunRef(run_id=version.run_id, model=f"{version.name}/{version.version}", source="mlflow")
+                    findings.append(self._finding(rule, message, ref))
+        checked = tuple(run.label for run in seen) + tuple(v.label for v in versions)
+        return AuditResult(sort_findings(findings), len(seen), len(versions), checked)

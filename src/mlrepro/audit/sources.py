@@ -1,0 +1,70 @@
+"""Opening what an audit reads: the tracking store, the git repository, DVC. The one place
+that turns CLI/config choices into adapters, so the engine and checks stay pure."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mlrepro.audit.context import AuditContext
+from mlrepro.audit.policy import AuditPolicy
+from mlrepro.config import Settings
+from mlrepro.records import ModelVersionRecord, RunRecord
+from mlrepro.sources.git_repo import GitRepo, GitRepoError
+from mlrepro.sources.mlflow_store import MlflowStore, resolve_tracking_uri
+
+
+@dataclass
+class AuditSources:
+    store: MlflowStore
+    context: AuditContext
+
+    def runs(
+        self,
+        include: Sequence[str],
+        exclude: Sequence[str],
+        since: datetime | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[RunRecord]:
+        experiments = self.store.experiments(include, exclude)
+        filter_string = f"attributes.start_time >= {int(since.timestamp() * 1000)}" if since else ""
+        for count, run in enumerate(self.store.iter_runs(experiments, filter_string), start=1):
+            if self.context.artifacts_listed:
+                run = dataclasses.replace(run, artifacts=self.store.list_artifacts(run))
+            if progress is not None:
+                progress(count)
+            yield run
+
+    def model_versions(self) -> list[ModelVersionRecord]:
+        return list(self.store.iter_model_versions())
+
+
+def open_sources(
+    cwd: Path,
+    settings: Settings,
+    policy: AuditPolicy,
+    tracking_uri: str | None,
+    repo_path: Path | None,
+    artifacts: bool,
+) -> AuditSources:
+    configured = settings.table.get("tracking-uri")
+    uri = resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None)
+    store = MlflowStore.open(uri)
+    repo: GitRepo | None
+    if repo_path is not None:
+        repo = GitRepo.open(repo_path, search_parent_directories=False)  # an explicit --repo must be one
+    else:
+        try:
+            repo = GitRepo.open(cwd)
+        except GitRepoError:
+            repo = None  # not in a repository: the checks that need one stay quiet
+    data = None
+    if repo is not None and (repo.root / ".dvc").is_dir():
+        from mlrepro.sources.dvc_repo import DvcRepo
+
+        data = DvcRepo(repo)
+    context = AuditContext(policy=policy, repo=repo, data=data, artifacts_listed=artifacts)
+    return AuditSources(store, context)

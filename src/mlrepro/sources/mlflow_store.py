@@ -1,0 +1,252 @@
+"""The MLflow tracking store, read through MLflow's public client, mapped to plain records.
+
+Read-only: nothing here creates, updates or migrates anything in the store. MLflow's SQL
+store creates tables and a default experiment when it opens an empty database, so a SQLite
+URI must name an existing file, and we check its schema is there before MLflow touches it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from mlrepro.records import Artifact, DatasetInput, ModelVersionRecord, RunRecord
+
+PAGE_SIZE = 50_000  # search_runs' own maximum: one page per 50k runs
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file")
+
+
+class TrackingStoreError(Exception):
+    """The tracking store cannot be reached or read."""
+
+
+def redact(uri: str) -> str:
+    """Hide credentials in a URI (``https://user:token@host`` -> ``https://***@host``)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return re.sub(r"//[^/@]*@", "//***@", uri)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    query = re.sub(r"(?i)((?:password|token|secret|key)=)[^&]*", r"\1***", parts.query)
+    return urlunsplit(parts._replace(query=query))
+
+
+def resolve_tracking_uri(cli: str | None, configured: str | None) -> str:
+    """``--tracking-uri`` > ``MLFLOW_TRACKING_URI`` > ``[tool.mlrepro] tracking-uri`` > the embedded default."""
+    return cli or os.environ.get("MLFLOW_TRACKING_URI") or configured or DEFAULT_TRACKING_URI
+
+
+def _sqlite_path(uri: str) -> Path:
+    path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else uri[len("sqlite://") :]
+    return Path(unquote(path)) if path else Path(":memory:")
+
+
+def check_uri(uri: str) -> None:
+    """Refuse what we cannot read without side effects, with a message that says why."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    if scheme not in _SCHEMES:
+        if scheme == "" and (uri.endswith("mlruns") or Path(uri).is_dir()):
+            raise TrackingStoreError(
+                f"{uri}: a plain directory is MLflow's file store, which current MLflow refuses; "
+                "migrate it (`mlflow migrate-filestore`) or pass a sqlite:/// or http:// URI"
+            )
+        raise TrackingStoreError(f"{redact(uri)}: unsupported tracking URI scheme {scheme!r} (use sqlite:///PATH or http://HOST:PORT)")
+    if scheme == "sqlite":
+        path = _sqlite_path(uri)
+        if not path.is_file():
+            raise TrackingStoreError(f"{uri}: no MLflow database at {path} (nothing to audit)")
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+                tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise TrackingStoreError(f"{uri}: not a readable SQLite database: {exc}") from None
+        if "runs" not in tables or "alembic_version" not in tables:
+            raise TrackingStoreError(f"{uri}: {path} is not an MLflow tracking database")
+
+
+def _time(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc) if ms else None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    experiment_id: str
+    name: str
+
+
+class MlflowStore:
+    """One tracking URI. Construct with :meth:`open`; every method raises TrackingStoreError."""
+
+    def __init__(self, uri: str, client: Any) -> None:
+        self.uri = uri
+        self._client = client
+
+    @classmethod
+    def open(cls, uri: str, http_timeout: int = 15) -> MlflowStore:
+        check_uri(uri)
+        if uri.startswith(("http://", "https://")):
+            # MLflow's REST client retries for minutes by default; an audit should fail fast.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(http_timeout))
+        try:
+            from mlflow import MlflowClient
+
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
+        except Exception as exc:  # MlflowException, requests' errors, SQLAlchemy's: all "unreachable"
+            raise TrackingStoreError(f"{redact(uri)}: cannot reach the tracking store: {_short(exc)}") from None
+        return cls(uri, client)
+
+    # -- experiments and runs --------------------------------------------------------------
+    def experiments(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Experiment]:
+        from mlflow.entities import ViewType
+
+        try:
+            found = [Experiment(e.experiment_id, e.name) for e in self._paged(self._client.search_experiments, view_type=ViewType.ACTIVE_ONLY)]
+        except Exception as exc:
+            raise TrackingStoreError(f"{redact(self.uri)}: cannot list experiments: {_short(exc)}") from None
+        if include:
+            by_name = {e.name: e for e in found}
+            by_id = {e.experiment_id: e for e in found}
+            missing = [name for name in include if name not in by_name and name not in by_id]
+            if missing:
+                raise TrackingStoreError(f"no such experiment: {', '.join(missing)}")
+            found = [by_name.get(name) or by_id[name] for name in include]
+        return [e for e in found if e.name not in exclude and e.experiment_id not in exclude]
+
+    def _paged(self, method: Any, **kwargs: Any) -> Iterator[Any]:
+        token = None
+        while True:
+            page = method(page_token=token, **kwargs)
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def iter_runs(self, experiments: Sequence[Experiment], filter_string: str = "") -> Iterator[RunRecord]:
+        if not experiments:
+            return
+        names = {e.experiment_id: e.name for e in experiments}
+        try:
+            for run in self._paged(
+                self._client.search_runs,
+                experiment_ids=list(names),
+                filter_string=filter_string,
+                max_results=PAGE_SIZE,
+                order_by=["attributes.start_time ASC"],
+            ):
+                yield self._record(run, names.get(run.info.experiment_id))
+        except TrackingStoreError:
+            raise
+        except Exception as exc:
+            raise TrackingStoreError(f"{redact(self.uri)}: cannot search runs: {_short(exc)}") from None
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        try:
+            run = self._client.get_run(run_id)
+        except Exception as exc:
+            if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "not found" in str(exc).lower():
+                return None
+            raise TrackingStoreError(f"{redact(self.uri)}: cannot read run {run_id}: {_short(exc)}") from None
+        try:
+            name = self._client.get_experiment(run.info.experiment_id).name
+        except Exception:
+            name = None
+        return self._record(run, name)
+
+    @staticmethod
+    def _record(run: Any, experiment_name: str | None) -> RunRecord:
+        info, data = run.info, run.data
+        datasets = []
+        inputs = getattr(run, "inputs", None)
+        for item in getattr(inputs, "dataset_inputs", None) or ():
+            ds = item.dataset
+            context = next((t.value for t in item.tags or () if t.key == "mlflow.data.context"), None)
+            datasets.append(DatasetInput(ds.name, ds.digest or None, ds.source_type or None, ds.source or None, context))
+        outputs = getattr(run, "outputs", None)
+        model_ids = tuple(o.model_id for o in getattr(outputs, "model_outputs", None) or ())
+        tags = dict(data.tags)
+        return RunRecord(
+            run_id=info.run_id,
+            experiment_id=info.experiment_id,
+            experiment_name=experiment_name,
+            run_name=info.run_name or tags.get("mlflow.runName") or None,
+            status=info.status,
+            start_time=_time(info.start_time),
+            end_time=_time(info.end_time),
+            params=dict(data.params),
+            metrics=dict(data.metrics),
+            tags=tags,
+            datasets=tuple(datasets),
+            model_ids=model_ids,
+            artifact_uri=info.artifact_uri,
+        )
+
+    # -- artifacts -------------------------------------------------------------------------
+    def list_artifacts(self, run: RunRecord) -> tuple[Artifact, ...]:
+        """Every file of the run and of the MLflow 3 models it logged, with sizes.
+
+        Through the artifact repository of the run's artifact URI: ``client.list_artifacts``
+        fetches the run again on every call (one call per directory)."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        files: list[Artifact] = []
+        try:
+            if run.artifact_uri:
+                files.extend(_walk(get_artifact_repository(run.artifact_uri), None))
+            for model_id in run.model_ids:
+                model = self._client.get_logged_model(model_id)
+                files.extend(_walk(get_artifact_repository(model.artifact_location), model_id))
+        except Exception as exc:
+            raise TrackingStoreError(f"run {run.run_id}: cannot list artifacts: {_short(exc)}") from None
+        return tuple(files)
+
+    # -- registry --------------------------------------------------------------------------
+    def iter_model_versions(self) -> Iterator[ModelVersionRecord]:
+        try:
+            for model in self._paged(self._client.search_registered_models, max_results=1000):
+                aliases: dict[str, list[str]] = {}
+                for alias, version in (getattr(model, "aliases", None) or {}).items():
+                    aliases.setdefault(str(version), []).append(alias)
+                # search_model_versions returns versions without aliases: they come from the model.
+                for mv in self._paged(self._client.search_model_versions, filter_string=f"name = '{_quote(model.name)}'", max_results=1000):
+                    yield ModelVersionRecord(
+                        name=mv.name,
+                        version=str(mv.version),
+                        run_id=mv.run_id or None,
+                        stage=mv.current_stage if mv.current_stage not in (None, "", "None") else None,
+                        aliases=tuple(sorted(aliases.get(str(mv.version), ()))),
+                        source=mv.source,
+                        status=mv.status,
+                        tags=dict(mv.tags or {}),
+                    )
+        except Exception as exc:
+            raise TrackingStoreError(f"{redact(self.uri)}: cannot read the model registry: {_short(exc)}") from None
+
+
+def _walk(repository: Any, model_id: str | None, path: str | None = None) -> Iterator[Artifact]:
+    for entry in repository.list_artifacts(path):
+        if entry.is_dir:
+            yield from _walk(repository, model_id, entry.path)
+        else:
+            yield Artifact(entry.path, entry.file_size, model_id)
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return redact(text[:300])

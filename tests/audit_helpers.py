@@ -1,0 +1,159 @@
+"""Helpers for audit tests: real MLflow stores (runs created through MlflowClient, as
+training code would) and real git repositories with a bare origin."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+GOOD_TAGS = {
+    "model_type": "random_forest",
+    "dataset_version": "v3",
+    "feature_set": "baseline",
+    "team": "fraud",
+    "purpose": "nightly retrain",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout.strip()
+
+
+@dataclass
+class Repo:
+    """A real git repository with a bare 'origin' to push to."""
+
+    path: Path
+    origin: Path
+
+    def commit(self, files: Mapping[str, str], message: str = "change", push: bool = True) -> str:
+        for name, text in files.items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "-q", "-m", message)
+        if push:
+            git(self.path, "push", "-q", "origin", "HEAD:main")
+        return git(self.path, "rev-parse", "HEAD")
+
+
+@dataclass
+class Store:
+    uri: str
+    path: Path
+    artifacts: Path
+    client: Any
+    experiments: dict[str, str] = field(default_factory=dict)
+
+    def experiment(self, name: str = "churn") -> str:
+        if name not in self.experiments:
+            location = (self.artifacts / name).as_uri()
+            self.experiments[name] = self.client.create_experiment(name, artifact_location=location)
+        return self.experiments[name]
+
+    def run(
+        self,
+        *,
+        experiment: str = "churn",
+        name: str | None = "rf-depth8-lr0.1",
+        params: Mapping[str, str] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+        status: str = "FINISHED",
+        start_time: int | None = None,
+        datasets: list[tuple[str, str | None, str, str]] | None = None,
+        artifacts: Mapping[str, bytes] | None = None,
+    ) -> str:
+        """Create a run through the client. ``datasets``: (name, digest, source_type, source json)."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+
+        start = start_time or int(time.time() * 1000)
+        created = self.client.create_run(self.experiment(experiment), start_time=start, tags=dict(tags or {}), run_name=name)
+        run_id = created.info.run_id
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, start, 0) for k, v in (metrics or {}).items()],
+            params=[Param(k, str(v)) for k, v in (params or {}).items()],
+            tags=[],
+        )
+        if datasets:
+            self.client.log_inputs(
+                run_id,
+                [
+                    DatasetInput(Dataset(n, d or "", st, src, None, None), [InputTag("mlflow.data.context", "training")])
+                    for n, d, st, src in datasets
+                ],
+            )
+        for rel, data in (artifacts or {}).items():
+            local = self.artifacts / "staging" / uuid.uuid4().hex / Path(rel).name
+            local.parent.mkdir(parents=True)
+            local.write_bytes(data)
+            parent = str(Path(rel).parent)
+            self.client.log_artifact(run_id, str(local), None if parent == "." else parent)
+        if status != "RUNNING":
+            self.client.set_terminated(run_id, status, end_time=start + 60_000)
+        return run_id
+
+    def good_run(self, repo: Repo | None = None, **overrides: Any) -> str:
+        """A run that every default check accepts: tags, seed, pushed clean commit, versioned
+        data with a digest, a recorded environment. Tests change one thing at a time."""
+        tags = dict(GOOD_TAGS)
+        if repo is not None:
+            tags["mlflow.source.git.commit"] = git(repo.path, "rev-parse", "HEAD")
+            tags["mlflow.source.name"] = str(repo.path / "train.py")
+            tags["mlrepro.git.dirty"] = "false"
+        tags["mlrepro.pip_freeze_sha256"] = "0" * 64
+        tags.update(overrides.pop("tags", {}))
+        kwargs: dict[str, Any] = {
+            "params": {"seed": "42", "max_depth": "8"},
+            "metrics": {"accuracy": 0.91},
+            "tags": tags,
+            "datasets": [("train", "a1b2c3d4", "local", json.dumps({"uri": "data/train.csv"}))],
+        }
+        kwargs.update(overrides)
+        return self.run(**kwargs)
+
+    def digest(self) -> str:
+        """The database file's bytes, to prove the audit wrote nothing."""
+        import hashlib
+
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def audit_json(store: Store, cwd: Path, *args: str) -> tuple[int, list[dict[str, Any]]]:
+    """Run `mlrepro audit` as users do (in-process CLI) and return (exit code, findings)."""
+    import contextlib
+    import io
+
+    from mlrepro.cli import main
+
+    out = io.StringIO()
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out):
+            code = main(["audit", "--tracking-uri", store.uri, "--output-format", "json", "--quiet", *args])
+    finally:
+        os.chdir(previous)
+    text = out.getvalue()
+    return code, json.loads(text) if text.strip() else []
+
+
+def codes_by_run(findings: list[dict[str, Any]]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for item in findings:
+        found.setdefault(item.get("run_id") or item.get("model") or "-", set()).add(item["code"])
+    return found
