@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from mlrepro.config import CliOverrides, Settings, resolve_settings
@@ -52,19 +52,30 @@ def audit_report(
     config: Path | None = None,
     isolated: bool = False,
     progress: Callable[[int], None] | None = None,
+    incremental: bool = False,
 ) -> Report:
-    """Audit the runs and registered models of one tracking store."""
+    """Audit the runs and registered models of one tracking store. ``incremental``: only runs
+    started, ended or still running since the previous incremental audit of the same store
+    (the first one audits everything); the registry is always checked in full."""
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.policy import load_policy
     from mlrepro.audit.sources import open_sources
+    from mlrepro.audit.state import load_state, save_state
     from mlrepro.audit.team_rules import load_team_rules
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
     sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts)
     auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
-    runs = sources.runs(experiments or policy.experiments, policy.exclude_experiments, since, progress)
+    started = datetime.now(timezone.utc)
+    previous = load_state(sources.store.uri) if incremental else None
+    runs = sources.runs(
+        experiments or policy.experiments, policy.exclude_experiments, since, progress,
+        changed_since=previous.last_started if previous else None,
+    )
     result = auditor.audit(runs, sources.model_versions(), sources.store.get_run)
+    if incremental:
+        save_state(sources.store.uri, started)
     return Report(
         findings=result.findings,
         rules=tuple(auditor.rules[code] for code in sorted(auditor.enabled)),

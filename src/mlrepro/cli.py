@@ -121,6 +121,7 @@ def lint(
 @click.option("--experiment", "experiments", multiple=True, metavar="NAME", help="Audit only these experiments (name or id); repeatable.")
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the runs' code (default: the one enclosing the current directory).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]), help="Only runs started at or after this date (ISO 8601, UTC unless an offset is given).")
+@click.option("--incremental", is_flag=True, help="Only runs started, ended or still running since the previous --incremental audit of this store.")
 @click.option("--artifacts/--no-artifacts", default=True, show_default=True, help="List artifacts (size limits, environment files). Costs one listing per directory per run.")
 @click.option("--output-format", type=click.Choice(["text", "json", "sarif", "github", "junit"]), default="text", show_default=True, envvar="MLREPRO_OUTPUT_FORMAT")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
@@ -129,7 +130,7 @@ def lint(
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def audit(
-    tracking_uri: str | None, experiments: Sequence[str], repo: Path | None, since: Any, artifacts: bool,
+    tracking_uri: str | None, experiments: Sequence[str], repo: Path | None, since: Any, incremental: bool, artifacts: bool,
     output_format: str, output: Path | None, fail_on: str | None, select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, quiet: bool, verbose: bool,
 ) -> None:
@@ -146,13 +147,18 @@ def audit(
         overrides = CliOverrides(
             select=split_codes(select) if select else None, ignore=split_codes(ignore), extend_select=split_codes(extend_select)
         )
+        if since and incremental:
+            raise UsageFailure("--since and --incremental exclude each other")
         when = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer()
-        report = audit_report(Path.cwd(), tracking_uri, experiments, repo, when, artifacts, overrides, config_file, isolated, progress)
+        report = audit_report(
+            Path.cwd(), tracking_uri, experiments, repo, when, artifacts, overrides, config_file, isolated, progress, incremental
+        )
         if progress is not None:
             click.echo("", err=True)
         _emit(render(output_format, report), output)
-        threshold = Severity.parse({"note": "info"}.get(fail_on or report.fail_on, fail_on or report.fail_on))
+        level = fail_on or report.fail_on
+        threshold = Severity.INFO if level == "note" else Severity.parse(level)
         failing = [f for f in report.findings if f.severity.rank >= threshold.rank]
         return EXIT_FINDINGS if failing else EXIT_CLEAN
 

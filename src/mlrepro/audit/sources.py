@@ -28,15 +28,30 @@ class AuditSources:
         exclude: Sequence[str],
         since: datetime | None,
         progress: Callable[[int], None] | None = None,
+        changed_since: datetime | None = None,
     ) -> Iterator[RunRecord]:
+        """Runs to audit: all, those started since ``since``, or (incremental) those started or
+        ended since ``changed_since`` plus every run still RUNNING."""
         experiments = self.store.experiments(include, exclude)
-        filter_string = f"attributes.start_time >= {int(since.timestamp() * 1000)}" if since else ""
-        for count, run in enumerate(self.store.iter_runs(experiments, filter_string), start=1):
-            if self.context.artifacts_listed:
-                run = dataclasses.replace(run, artifacts=self.store.list_artifacts(run))
-            if progress is not None:
-                progress(count)
-            yield run
+        if changed_since is not None:
+            ms = int(changed_since.timestamp() * 1000)
+            filters = [f"attributes.start_time >= {ms}", f"attributes.end_time >= {ms}", "attributes.status = 'RUNNING'"]
+        else:
+            filters = [f"attributes.start_time >= {int(since.timestamp() * 1000)}" if since else ""]
+        seen: set[str] = set()
+        count = 0
+        for filter_string in filters:
+            for run in self.store.iter_runs(experiments, filter_string):
+                if run.run_id in seen:
+                    continue
+                seen.add(run.run_id)
+                count += 1
+                yield self._with_artifacts(run)
+                if progress is not None:
+                    progress(count)
+
+    def _with_artifacts(self, run: RunRecord) -> RunRecord:
+        return dataclasses.replace(run, artifacts=self.store.list_artifacts(run)) if self.context.artifacts_listed else run
 
     def model_versions(self) -> list[ModelVersionRecord]:
         return list(self.store.iter_model_versions())
