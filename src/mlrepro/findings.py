@@ -49,6 +49,9 @@ class RunRef:
     run_name: str | None = None
     experiment_name: str | None = None
     start_time: str | None = None  # ISO 8601, UTC
+    # The run's entry-point file relative to the audited repository, when it lies inside it:
+    # SARIF attaches run findings there, since code scanning shows only findings with a file.
+    source_file: str | None = None
 
 
 @dataclass(frozen=True)

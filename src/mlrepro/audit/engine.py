@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mlrepro.audit.checks import MODEL, RUN, RUNS
 from mlrepro.audit.context import AuditContext
@@ -35,7 +36,22 @@ class Verdict:
     errors: list[Finding] = field(default_factory=list)
 
 
-def run_ref(run: RunRecord) -> RunRef:
+def source_file(run: RunRecord, ctx: AuditContext) -> str | None:
+    """The run's source file relative to the repository root, if it is a file in there."""
+    name = (run.source_name or "").split("#", 1)[0]
+    if not name or ctx.repo is None or "://" in name:
+        return None
+    root = ctx.repo.root
+    path = Path(name)
+    candidate = path if path.is_absolute() else root / path
+    try:
+        relative = candidate.resolve().relative_to(root)
+    except (ValueError, OSError):
+        return None
+    return relative.as_posix() if (root / relative).is_file() else None
+
+
+def run_ref(run: RunRecord, ctx: AuditContext | None = None) -> RunRef:
     return RunRef(
         run_id=run.run_id,
         experiment_id=run.experiment_id,
@@ -43,6 +59,7 @@ def run_ref(run: RunRecord) -> RunRef:
         run_name=run.run_name,
         experiment_name=run.experiment_name,
         start_time=run.start_time.isoformat(timespec="seconds") if run.start_time else None,
+        source_file=source_file(run, ctx) if ctx is not None else None,
     )
 
 
@@ -65,7 +82,7 @@ class Auditor:
         return Finding(code=rule.code, name=rule.name, message=message, severity=rule.severity, fix=rule.fix, url=rule.url, run=ref)
 
     def audit_run(self, run: RunRecord) -> list[Finding]:
-        ref = run_ref(run)
+        ref = run_ref(run, self.ctx)
         return [self._finding(rule, message, ref) for rule, check in self._by_scope[RUN] for message in check(run, self.ctx)]  # type: ignore[misc]
 
     def audit(
@@ -84,7 +101,7 @@ class Auditor:
             verdicts[run.run_id] = Verdict(run.run_id, True, [f for f in found if f.severity is Severity.ERROR])
         for rule, check in self._by_scope[RUNS]:
             for run, message in check(seen, self.ctx):  # type: ignore[misc]
-                findings.append(self._finding(rule, message, run_ref(run)))
+                findings.append(self._finding(rule, message, run_ref(run, self.ctx)))
         if versions and self._by_scope[MODEL]:
             for version in versions:
                 if version.in_use and version.run_id and version.run_id not in verdicts:

@@ -97,6 +97,10 @@ def _result(finding: Finding, rule_index: int, root: Path) -> Json:
                 region |= {"endLine": finding.end_location.row, "endColumn": finding.end_location.column}
             physical["region"] = region
         result["locations"] = [{"physicalLocation": physical}]
+    elif finding.run is not None and finding.run.source_file:
+        # A run finding: point at the run's entry point, so code scanning can show it.
+        location = {"artifactLocation": _artifact_location(finding.run.source_file, root), "region": {"startLine": 1}}
+        result["locations"] = [{"physicalLocation": location}]
     result["partialFingerprints"] = {FINGERPRINT_KEY: _fingerprint(finding)}
     properties: Json = {key: value for key, value in run_fields(finding).items() if value is not None}
     if finding.cell is not None:
