@@ -31,6 +31,14 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout.strip()
 
 
+def dvc(repo: Path, *args: str) -> str:
+    """The real DVC CLI (about a second a call: use sparingly), without analytics."""
+    import sys
+
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout.strip()
+
+
 @dataclass
 class Repo:
     """A real git repository with a bare 'origin' to push to."""
@@ -157,3 +165,61 @@ def codes_by_run(findings: list[dict[str, Any]]) -> dict[str, set[str]]:
     for item in findings:
         found.setdefault(item.get("run_id") or item.get("model") or "-", set()).add(item["code"])
     return found
+
+
+def register(
+    client: Any,
+    name: str,
+    run_id: str | None,
+    *,
+    stage: str | None = None,
+    aliases: tuple[str, ...] = (),
+    source: str | None = None,
+) -> str:
+    """Register a model version as teams do (registered model, version, stage, aliases) and
+    return its version number as a string. Works on SQLite and REST clients alike."""
+    import warnings
+
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+    version = client.create_model_version(name, source or f"runs:/{run_id or 'none'}/model", run_id=run_id)
+    number = str(version.version)
+    if stage:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, yet still used
+            client.transition_model_version_stage(name, number, stage)
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, number)
+    return number
+
+
+def findings_of(findings: list[dict[str, Any]], code: str) -> list[dict[str, Any]]:
+    return [f for f in findings if f["code"] == code]
+
+
+@dataclass
+class ServerStore(Store):
+    """A tracking server reached over REST. Experiments take the server's default artifact
+    location (``mlflow-artifacts:/``, proxied by the server), as they do on a team server."""
+
+    def experiment(self, name: str = "churn") -> str:
+        if name not in self.experiments:
+            self.experiments[name] = self.client.create_experiment(name)
+        return self.experiments[name]
+
+    def digest(self) -> str:
+        raise NotImplementedError("a server's database is not a file")
+
+
+def free_port() -> int:
+    """A port nothing listens on now (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -31,7 +31,9 @@ def repo(tmp_path: Path) -> Repo:
     git(path, "init", "-q", "-b", "main")
     git(path, "remote", "add", "origin", str(origin))
     result = Repo(path, origin)
-    result.commit({"train.py": "print('train')\n", "pyproject.toml": "[tool.mlrepro]\n"}, "initial")
+    # data/train.csv is committed: good_run's dataset reads it, and versioned data is part of "good".
+    files = {"train.py": "print('train')\n", "pyproject.toml": "[tool.mlrepro]\n", "data/train.csv": "x,y\n1,0\n"}
+    result.commit(files, "initial")
     git(path, "fetch", "-q", "origin")
     return result
 
@@ -46,3 +48,104 @@ def store(tmp_path: Path, mlflow_template: Path) -> Iterator[Store]:
     yield Store(uri, path, tmp_path / "artifacts", MlflowClient(tracking_uri=uri, registry_uri=uri))
 
 
+
+# --- a team server: `mlflow server` on PostgreSQL with proxied artifacts ----------------------
+
+
+def _postgres_connect() -> psycopg2.extensions.connection:  # noqa: F821 - imported lazily, annotations are strings
+    import psycopg2
+
+    return psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL (user postgres, trust auth), dropped at the end.
+    Starts the cluster when it is installed but stopped."""
+    import os
+    import time
+    import uuid
+
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        conn = _postgres_connect()
+    except psycopg2.OperationalError:
+        versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+        if not versions:
+            pytest.skip("PostgreSQL is not installed on this machine")
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=False, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = _postgres_connect()
+                break
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    conn.autocommit = True
+    name = f"mlrepro_test_{uuid.uuid4().hex[:12]}"
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with conn.cursor() as cur:
+            # FORCE: the server's pool may still hold connections if it died uncleanly.
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` as teams run it, trimmed to what a test needs: no job runner
+    (~12 processes and ~2.9 GB otherwise), one gunicorn worker (uvicorn adds a delay to
+    every keep-alive request). Yields its http:// URI."""
+    import os
+    import signal
+    import sys
+    import time
+    import urllib.request
+
+    from audit_helpers import free_port
+
+    port = free_port()
+    artifacts = tmp_path_factory.mktemp("server-artifacts")
+    log = tmp_path_factory.mktemp("server-log") / "mlflow-server.log"
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", postgres_database,
+        "--artifacts-destination", str(artifacts), "--serve-artifacts",
+        "--workers", "1", "--gunicorn-opts", "--log-level warning --timeout 120 --graceful-timeout 3",
+    ]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONWARNINGS": "ignore"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    with log.open("wb") as sink:
+        # Its own process group, so that gunicorn's workers die with it.
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=artifacts)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"mlflow server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow server not healthy after 60 s:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.25)
+        yield uri
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)

@@ -27,6 +27,15 @@ class CodeRepository(Protocol):
 
     def file_at(self, sha: str, path: str) -> bytes | None: ...
 
+    def files_at(self, sha: str) -> frozenset[str]:
+        """Every file path in the commit's tree (empty for an unknown commit)."""
+
+    def remote_urls(self) -> tuple[str, ...]: ...
+
+    @property
+    def shallow(self) -> bool:
+        """A shallow clone lacks older commits: "unknown commit" may only mean "not fetched"."""
+
 
 class DataVersions(Protocol):
     """DVC-tracked data at a commit (``sources/dvc_repo.py``)."""

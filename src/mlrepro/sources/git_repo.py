@@ -56,6 +56,24 @@ class GitRepo:
     def has_remote(self) -> bool:
         return bool(list(self._repo.remotes))
 
+    def remote_urls(self) -> tuple[str, ...]:
+        """Every URL of every remote (fetch and push), as configured."""
+        urls: list[str] = []
+        for remote in self._repo.remotes:
+            try:
+                urls.extend(remote.urls)
+            except Exception:
+                continue
+        return tuple(urls)
+
+    @functools.cached_property
+    def shallow(self) -> bool:
+        """A shallow clone (CI checkouts default to depth 1) lacks every older commit."""
+        try:
+            return self._repo.git.rev_parse("--is-shallow-repository").strip() == "true"
+        except Exception:
+            return False
+
     def on_remote(self, sha: str) -> bool | None:
         if not self.has_remote():
             return None
@@ -75,6 +93,10 @@ class GitRepo:
             return frozenset(self._repo.git.ls_tree("-r", "--name-only", "-z", sha).split("\0")) - {""}
         except Exception:
             return frozenset()
+
+    def files_at(self, sha: str) -> frozenset[str]:
+        """Every file path in the commit's tree (empty when the commit is unknown)."""
+        return self._tree_files(sha)
 
     def tracked_at(self, sha: str, path: str) -> bool:
         files = self._tree_files(sha)

@@ -39,6 +39,8 @@ def redact(uri: str) -> str:
         netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
         parts = parts._replace(netloc=netloc)
     query = re.sub(r"(?i)((?:password|token|secret|key)=)[^&]*", r"\1***", parts.query)
+    if parts.netloc == urlsplit(uri).netloc and query == parts.query:
+        return uri  # urlunsplit rewrites "sqlite:////abs.db" as "sqlite://abs.db": only rebuild what we hid
     return urlunsplit(parts._replace(query=query))
 
 
@@ -204,10 +206,12 @@ class MlflowStore:
         files: list[Artifact] = []
         try:
             if run.artifact_uri:
-                files.extend(_walk(get_artifact_repository(run.artifact_uri), None))
+                # mlflow-artifacts:/ URIs (a server proxying artifacts) resolve against the tracking
+                # URI, which is MLflow's global one (sqlite:///mlflow.db) unless we pass ours.
+                files.extend(_walk(get_artifact_repository(run.artifact_uri, tracking_uri=self.uri), None))
             for model_id in run.model_ids:
                 model = self._client.get_logged_model(model_id)
-                files.extend(_walk(get_artifact_repository(model.artifact_location), model_id))
+                files.extend(_walk(get_artifact_repository(model.artifact_location, tracking_uri=self.uri), model_id))
         except Exception as exc:
             raise TrackingStoreError(f"run {run.run_id}: cannot list artifacts: {_short(exc)}") from None
         return tuple(files)
@@ -249,4 +253,8 @@ def _quote(value: str) -> str:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return redact(text[:300])
+    # Messages embed whole request URLs ("API request to http://user:pw@host/... failed"),
+    # which redact() cannot parse out of a sentence; and redact before cutting, or the cut
+    # could leave half a password without its "@".
+    text = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@", r"\1***@", text)
+    return redact(text)[:300]
