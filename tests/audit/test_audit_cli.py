@@ -10,7 +10,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from audit_helpers import Repo, Store, register
+from audit_helpers import Repo, Store, free_port, register
 from mlrepro.cli import main
 from mlrepro.sources import mlflow_store
 from mlrepro.sources.mlflow_store import redact
@@ -49,13 +48,6 @@ def audit(cwd: Path, *args: str, uri: str | None = None) -> Result:
     finally:
         os.chdir(previous)
     return Result(code, out.getvalue(), err.getvalue())
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound then released: connecting is refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def artifact_files(root: Path) -> dict[str, bytes]:

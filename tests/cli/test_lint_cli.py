@@ -52,7 +52,7 @@ def test_exit_codes_clean_findings_and_usage(project: Path) -> None:
     ("args", "message"),
     [
         (["lint", "missing.py"], "missing.py: no such file or directory"),
-        (["lint", "--select", "XYZ1", "."], "'XYZ1' matches no rule code"),
+        (["lint", "--select", "MLR19", "."], "'MLR19' matches no rule code"),
         (["lint", "--config", "nowhere.toml", "."], "configuration file not found"),
         (["rules", "MLR999"], "unknown rule 'MLR999'"),
     ],
