@@ -22,13 +22,17 @@ def main() -> None:
     features = list(range(8))
     random.shuffle(features)
 
-    with mlflow.start_run():
+    tags = {"model_type": "random_forest", "dataset_version": "synthetic-v1", "feature_set": "all-8",
+            "team": "examples", "purpose": "README demo"}
+    with mlflow.start_run(run_name=f"rf-100-seed{args.seed}", tags=tags):
         mlflow.log_param("seed", args.seed)
+        mlflow.log_input(mlflow.data.from_numpy(X, targets=y, name="synthetic"), context="training")
         model = RandomForestClassifier(n_estimators=100, random_state=args.seed).fit(X_train[:, features], y_train)
         accuracy = model.score(X_test[:, features], y_test)
         mlflow.log_metric("accuracy", accuracy)
         if accuracy >= 0.8:
-            mlflow.sklearn.log_model(model, name="model")
+            # cloudpickle: MLflow's default skops format refuses to reload tree models.
+            mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
 
 
 if __name__ == "__main__":

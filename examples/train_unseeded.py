@@ -18,7 +18,7 @@ def main() -> None:
     mlflow.start_run()
     model = RandomForestClassifier(n_estimators=100).fit(X_train[:, features], y_train)
     mlflow.log_metric("accuracy", model.score(X_test[:, features], y_test))
-    mlflow.sklearn.log_model(model, name="model")
+    mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
 
 
 if __name__ == "__main__":
