@@ -73,7 +73,7 @@ def audit_report(
         experiments or policy.experiments, policy.exclude_experiments, since, progress,
         changed_since=previous.last_started if previous else None,
     )
-    result = auditor.audit(runs, sources.model_versions(), sources.store.get_run)
+    result = auditor.audit(runs, sources.model_versions(), sources.get_run)
     if incremental:
         save_state(sources.store.uri, started)
     return Report(

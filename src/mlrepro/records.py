@@ -45,6 +45,7 @@ class RunRecord:
     # None: not listed (artifact checks off); () : listed and empty.
     artifacts: tuple[Artifact, ...] | None = None
     artifact_uri: str | None = None
+    deleted: bool = False  # in MLflow's trash: restorable, but gone from every search and UI list
     source: str = "mlflow"  # or "wandb"
     location: str | None = None  # a W&B run directory
 

@@ -8,6 +8,7 @@ is outside the audited experiments or time window).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from mlrepro.config import Settings
 from mlrepro.findings import Finding, RunRef, Severity, sort_findings
 from mlrepro.records import ModelVersionRecord, RunRecord
 from mlrepro.registry import Rule, bind, enabled_codes, rules_for
+from mlrepro.selection import SelectionLayer
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,18 @@ class Auditor:
             rules[rule.code] = rule
             checks[rule.code] = check
         self.rules = rules
-        self.enabled = enabled_codes(settings, rules, extra_known=[r.code for r, _ in extra_rules])
+        team = [r.code for r, _ in extra_rules]
+        self.enabled = enabled_codes(settings, rules, extra_known=team)
         self._by_scope: dict[str, list[tuple[Rule, Callable[..., Iterable[object]]]]] = {RUN: [], RUNS: [], MODEL: []}
         for code in sorted(self.enabled):
             check = checks[code]
             self._by_scope[getattr(check, "scope", RUN)].append((rules[code], check))  # type: ignore[arg-type]
+        # Whether a served model's run "passes the audit" is the team's policy (the config
+        # file), not what this command line selects: `--select MLR801` must still judge runs.
+        policy_codes = enabled_codes(dataclasses.replace(settings, cli_layer=SelectionLayer()), rules, extra_known=team)
+        self._verdict_checks = [
+            (rules[code], checks[code]) for code in sorted(policy_codes) if getattr(checks[code], "scope", RUN) == RUN
+        ]
 
     def _finding(self, rule: Rule, message: str, ref: RunRef) -> Finding:
         return Finding(code=rule.code, name=rule.name, message=message, severity=rule.severity, fix=rule.fix, url=rule.url, run=ref)
@@ -84,6 +93,18 @@ class Auditor:
     def audit_run(self, run: RunRecord) -> list[Finding]:
         ref = run_ref(run, self.ctx)
         return [self._finding(rule, message, ref) for rule, check in self._by_scope[RUN] for message in check(run, self.ctx)]  # type: ignore[misc]
+
+    def _verdict(self, run: RunRecord | None, run_id: str) -> Verdict:
+        if run is None or run.deleted:
+            return Verdict(run_id, False)
+        ref = run_ref(run, self.ctx)
+        errors = [
+            self._finding(rule, message, ref)
+            for rule, check in self._verdict_checks
+            if rule.severity is Severity.ERROR
+            for message in check(run, self.ctx)  # type: ignore[operator]
+        ]
+        return Verdict(run_id, True, errors)
 
     def audit(
         self,
@@ -94,20 +115,20 @@ class Auditor:
         findings: list[Finding] = []
         seen: list[RunRecord] = []
         verdicts: dict[str, Verdict] = {}
+        judged = {v.run_id for v in versions if v.in_use and v.run_id} if self._by_scope[MODEL] else set()
         for run in runs:
             seen.append(run)
-            found = self.audit_run(run)
-            findings.extend(found)
-            verdicts[run.run_id] = Verdict(run.run_id, True, [f for f in found if f.severity is Severity.ERROR])
+            findings.extend(self.audit_run(run))
+            if run.run_id in judged:
+                verdicts[run.run_id] = self._verdict(run, run.run_id)
         for rule, check in self._by_scope[RUNS]:
             for run, message in check(seen, self.ctx):  # type: ignore[misc]
                 findings.append(self._finding(rule, message, run_ref(run, self.ctx)))
         if versions and self._by_scope[MODEL]:
             for version in versions:
-                if version.in_use and version.run_id and version.run_id not in verdicts:
+                if version.run_id in judged and version.run_id not in verdicts:
                     run = fetch_run(version.run_id) if fetch_run else None
-                    errors = [f for f in self.audit_run(run) if f.severity is Severity.ERROR] if run else []
-                    verdicts[version.run_id] = Verdict(version.run_id, run is not None, errors)
+                    verdicts[version.run_id] = self._verdict(run, version.run_id)
             for rule, check in self._by_scope[MODEL]:
                 for version, message in check(versions, self.ctx, verdicts):  # type: ignore[misc]
                     ref = RunRef(run_id=version.run_id, model=f"{version.name}/{version.version}", source="mlflow")

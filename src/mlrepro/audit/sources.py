@@ -53,6 +53,11 @@ class AuditSources:
     def _with_artifacts(self, run: RunRecord) -> RunRecord:
         return dataclasses.replace(run, artifacts=self.store.list_artifacts(run)) if self.context.artifacts_listed else run
 
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """A run outside the audited set (a served model's source), listed like the others."""
+        run = self.store.get_run(run_id)
+        return self._with_artifacts(run) if run is not None else None
+
     def model_versions(self) -> list[ModelVersionRecord]:
         return list(self.store.iter_model_versions())
 

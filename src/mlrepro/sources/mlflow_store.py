@@ -193,6 +193,7 @@ class MlflowStore:
             datasets=tuple(datasets),
             model_ids=model_ids,
             artifact_uri=info.artifact_uri,
+            deleted=getattr(info, "lifecycle_stage", "active") == "deleted",
         )
 
     # -- artifacts -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """MLR801 judges a served version by the error-level findings of its source run under the
-rules that are enabled: the tests select the run rules whose errors they expect."""
+team's policy (the rules the configuration file enables), whatever the command line selects."""
 
 from __future__ import annotations
 
@@ -51,8 +51,14 @@ def test_clean_run_and_unserved_versions_stay_quiet(store: Store, repo: Repo) ->
     assert {f["run_id"] for f in findings} == {bad}
 
 
-def test_only_enabled_rules_count(store: Store, repo: Repo) -> None:
+def test_the_policy_judges_not_the_command_line_selection(store: Store, repo: Repo) -> None:
     bad = store.good_run(None)
     register(store.client, "churn", bad, aliases=("champion",))
+    code, findings = audit_json(store, repo.path, "--select", "MLR801")
+    assert code == 1
+    assert [f["code"] for f in findings] == ["MLR801"]
+    assert "fails MLR501:" in findings[0]["message"]
+    # A rule the team's configuration turns off does not fail anyone's model.
+    (repo.path / "pyproject.toml").write_text('[tool.mlrepro]\nignore = ["MLR501"]\n')
     code, findings = audit_json(store, repo.path, "--select", "MLR801")
     assert (code, findings) == (0, [])

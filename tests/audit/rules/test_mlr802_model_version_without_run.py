@@ -42,3 +42,12 @@ def test_versions_with_runs_or_not_served_stay_quiet(store: Store, repo: Repo) -
     register(store.client, "churn", MISSING_RUN, stage="Archived")
     code, findings = audit_json(store, repo.path, "--select", "MLR802")
     assert (code, findings) == (0, [])
+
+
+def test_served_version_whose_run_is_in_the_trash_is_reported(store: Store, repo: Repo) -> None:
+    run = store.good_run(repo)
+    register(store.client, "churn", run, aliases=("champion",))
+    store.client.delete_run(run)  # soft delete: gone from searches and the UI, restorable until `mlflow gc`
+    code, findings = audit_json(store, repo.path, "--select", "MLR802")
+    assert code == 1
+    assert [(f["code"], f["run_id"]) for f in findings] == [("MLR802", run)]
