@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,12 +39,8 @@ class Verdict:
     errors: list[Finding] = field(default_factory=list)
 
 
-def source_file(run: RunRecord, ctx: AuditContext) -> str | None:
-    """The run's source file relative to the repository root, if it is a file in there."""
-    name = (run.source_name or "").split("#", 1)[0]
-    if not name or ctx.repo is None or "://" in name:
-        return None
-    root = ctx.repo.root
+@functools.lru_cache(maxsize=1024)
+def _source_file(name: str, root: Path) -> str | None:
     path = Path(name)
     candidate = path if path.is_absolute() else root / path
     try:
@@ -51,6 +48,15 @@ def source_file(run: RunRecord, ctx: AuditContext) -> str | None:
     except (ValueError, OSError):
         return None
     return relative.as_posix() if (root / relative).is_file() else None
+
+
+def source_file(run: RunRecord, ctx: AuditContext) -> str | None:
+    """The run's source file relative to the repository root, if it is a file in there
+    (cached: thousands of runs share a handful of entry points)."""
+    name = (run.source_name or "").split("#", 1)[0]
+    if not name or ctx.repo is None or "://" in name:
+        return None
+    return _source_file(name, ctx.repo.root)
 
 
 def run_ref(run: RunRecord, ctx: AuditContext | None = None) -> RunRef:
