@@ -13,7 +13,7 @@ from mlrepro.audit.context import AuditContext
 from mlrepro.audit.policy import AuditPolicy
 from mlrepro.config import Settings
 from mlrepro.records import ModelVersionRecord, RunRecord
-from mlrepro.sources.git_repo import GitRepo, GitRepoError
+from mlrepro.sources.git_repo import GitRepo, LazyGitRepo, find_work_tree
 from mlrepro.sources.mlflow_store import MlflowStore, resolve_tracking_uri
 
 
@@ -73,14 +73,13 @@ def open_sources(
     configured = settings.table.get("tracking-uri")
     uri = resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None)
     store = MlflowStore.open(uri)
-    repo: GitRepo | None
+    repo: GitRepo | LazyGitRepo | None
     if repo_path is not None:
         repo = GitRepo.open(repo_path, search_parent_directories=False)  # an explicit --repo must be one
     else:
-        try:
-            repo = GitRepo.open(cwd)
-        except GitRepoError:
-            repo = None  # not in a repository: the checks that need one stay quiet
+        # Outside a repository the checks that need one stay quiet.
+        work_tree = find_work_tree(cwd)
+        repo = LazyGitRepo(work_tree) if work_tree is not None else None
     data = None
     if repo is not None and (repo.root / ".dvc").is_dir():
         from mlrepro.sources.dvc_repo import DvcRepo

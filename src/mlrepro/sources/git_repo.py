@@ -108,3 +108,27 @@ class GitRepo:
             return self._repo.git.show(f"{sha}:{path}", stdout_as_string=False)  # type: ignore[no-any-return]
         except Exception:
             return None
+
+
+def find_work_tree(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` holding ``.git`` (a directory, or a file in
+    worktrees and submodules), found without importing GitPython."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+class LazyGitRepo:
+    """A :class:`GitRepo` opened on first use. An audit whose runs never ask about code (an
+    incremental audit of a few runs, runs without commits) does not pay for GitPython."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._repo: GitRepo | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._repo is None:
+            self._repo = GitRepo.open(self.root, search_parent_directories=False)
+        return getattr(self._repo, name)
