@@ -66,6 +66,9 @@ SEEDERS: dict[str, frozenset[str]] = {
     "pytorch_lightning.utilities.seed.seed_everything": _LIGHTNING,
     "accelerate.utils.set_seed": _LIGHTNING,
     "accelerate.utils.random.set_seed": _LIGHTNING,
+    # Ours: seeds every installed framework (JAX has no global generator to seed).
+    "mlrepro.seed_everything": EVERYTHING,
+    "mlrepro.capture.seeding.seed_everything": EVERYTHING,
 }
 
 # A seed drawn from these is a different seed every run: it seeds nothing reproducibly.
