@@ -46,6 +46,7 @@ class RunRecord:
     artifacts: tuple[Artifact, ...] | None = None
     artifact_uri: str | None = None
     deleted: bool = False  # in MLflow's trash: restorable, but gone from every search and UI list
+    name_generated: bool = False  # the tracker made the name up (MLflow's adjective-animal-number)
     source: str = "mlflow"  # or "wandb"
     location: str | None = None  # a W&B run directory
 

@@ -7,6 +7,7 @@ URI must name an existing file, and we check its schema is there before MLflow t
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sqlite3
@@ -179,11 +180,13 @@ class MlflowStore:
         outputs = getattr(run, "outputs", None)
         model_ids = tuple(o.model_id for o in getattr(outputs, "model_outputs", None) or ())
         tags = dict(data.tags)
+        run_name = info.run_name or tags.get("mlflow.runName") or None
         return RunRecord(
             run_id=info.run_id,
             experiment_id=info.experiment_id,
             experiment_name=experiment_name,
-            run_name=info.run_name or tags.get("mlflow.runName") or None,
+            run_name=run_name,
+            name_generated=_generated_name(run_name),
             status=info.status,
             start_time=_time(info.start_time),
             end_time=_time(info.end_time),
@@ -238,6 +241,28 @@ class MlflowStore:
                     )
         except Exception as exc:
             raise TrackingStoreError(f"{redact(self.uri)}: cannot read the model registry: {_short(exc)}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _name_words() -> tuple[frozenset[str], frozenset[str]]:
+    try:
+        from mlflow.utils import name_utils
+
+        return frozenset(name_utils._GENERATOR_PREDICATES), frozenset(name_utils._GENERATOR_NOUNS)
+    except (ImportError, AttributeError):  # a future MLflow that moved them: judge by shape alone
+        return frozenset(), frozenset()
+
+
+def _generated_name(name: str | None) -> bool:
+    """Is this a name MLflow made up (``bustling-shrike-416``, from its own word lists)? A
+    name of the same shape that people chose (``rf-depth-8``) is not."""
+    parts = (name or "").split("-")
+    if len(parts) != 3 or not parts[2].isdigit():
+        return False
+    predicates, nouns = _name_words()
+    if not predicates:
+        return parts[0].isalpha() and parts[1].isalpha()
+    return parts[0] in predicates and parts[1] in nouns
 
 
 def _walk(repository: Any, model_id: str | None, path: str | None = None) -> Iterator[Artifact]:

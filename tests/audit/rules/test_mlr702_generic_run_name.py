@@ -14,10 +14,11 @@ def test_placeholder_and_generated_names_are_reported(store: Store, repo: Repo) 
     underscored = store.good_run(repo, name="run_3")
     cased = store.good_run(repo, name="New Run")
     generated = store.good_run(repo, name=None)  # MLflow names it adjective-animal-123
+    chosen = store.good_run(repo, name="rf-depth-8")  # the same shape, but words people chose
     code, findings = audit_json(store, repo.path, "--select", "MLR702")
     assert code == 1
     assert codes_by_run(findings) == {run: {"MLR702"} for run in (counted, underscored, cased, generated)}
-    assert good not in codes_by_run(findings)
+    assert good not in codes_by_run(findings) and chosen not in codes_by_run(findings)
     messages = {f["run_id"]: f["message"] for f in findings}
     assert messages[counted] == (
         "run name 'test2' is a placeholder: name runs after what they try (model, data, change) so they can be found again"
