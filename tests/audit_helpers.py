@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -86,7 +86,7 @@ class Store:
         artifacts: Mapping[str, bytes] | None = None,
     ) -> str:
         """Create a run through the client. ``datasets``: (name, digest, source_type, source json)."""
-        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 
         start = start_time or int(time.time() * 1000)
         created = self.client.create_run(self.experiment(experiment), start_time=start, tags=dict(tags or {}), run_name=name)
@@ -275,3 +275,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def init_repo(tmp_path: Path, files: Mapping[str, str]) -> Repo:
+    """A real project repository under ``tmp_path``: ``files`` committed on main and pushed to
+    a bare ``origin``, the remote-tracking branch fetched."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    path = tmp_path / "project"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "remote", "add", "origin", str(origin))
+    result = Repo(path, origin)
+    result.commit(files, "initial")
+    git(path, "fetch", "-q", "origin")
+    return result
+
+
+def run_python(script: Path, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """``python script args`` as a user runs it, with the test's environment minus anything
+    that would make two runs alike by accident."""
+    full = dict(os.environ)
+    full.pop("PYTHONHASHSEED", None)
+    full.pop("MLREPRO_SEED", None)
+    full.update(env or {})
+    full.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    full.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    return subprocess.run([sys.executable, str(script), *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout)

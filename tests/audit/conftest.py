@@ -1,52 +1,20 @@
-"""Fixtures for audit tests. One SQLite tracking database is migrated per session (MLflow's
-migrations take seconds) and copied for each test."""
+"""Fixtures for audit tests (the tracking store fixtures are shared, in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from audit_helpers import Repo, Store, git
-
-
-@pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()  # creates and migrates
-    return path
+from audit_helpers import Repo, init_repo
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    origin = tmp_path / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
-    path = tmp_path / "project"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    git(path, "remote", "add", "origin", str(origin))
-    result = Repo(path, origin)
     # data/train.csv is committed: good_run's dataset reads it, and versioned data is part of "good".
-    files = {"train.py": "print('train')\n", "pyproject.toml": "[tool.mlrepro]\n", "data/train.csv": "x,y\n1,0\n"}
-    result.commit(files, "initial")
-    git(path, "fetch", "-q", "origin")
-    return result
-
-
-@pytest.fixture
-def store(tmp_path: Path, mlflow_template: Path) -> Iterator[Store]:
-    from mlflow import MlflowClient
-
-    path = tmp_path / "mlflow.db"
-    shutil.copy(mlflow_template, path)
-    uri = f"sqlite:///{path}"
-    yield Store(uri, path, tmp_path / "artifacts", MlflowClient(tracking_uri=uri, registry_uri=uri))
-
+    return init_repo(tmp_path, {"train.py": "print('train')\n", "pyproject.toml": "[tool.mlrepro]\n", "data/train.csv": "x,y\n1,0\n"})
 
 
 # --- a team server: `mlflow server` on PostgreSQL with proxied artifacts ----------------------

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from audit_helpers import Repo, Store, audit_json, findings_of, register
+from audit_helpers import Repo, Store, audit_json, register
 
 MISSING_RUN = "0123456789abcdef0123456789abcdef"
 
