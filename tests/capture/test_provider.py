@@ -197,6 +197,15 @@ def test_audit_reports_the_dirty_run_with_its_diff_captured(store: Store, repo: 
     )
 
 
+def applied_to_a_clone(repo: Repo, patch: bytes | None, tmp_name: str = "clone") -> Path:
+    """A fresh clone at HEAD with ``patch`` applied by `git apply`: what reproduce will do."""
+    assert patch
+    clone = repo.path.parent / tmp_name
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "apply", "--binary", "-"], input=patch, check=True)
+    return clone
+
+
 def test_untracked_files_are_listed_and_ignored_files_are_not(store: Store, repo: Repo, run_training: Any) -> None:
     (repo.path / "new_features.py").write_text("X = 1\n")
     (repo.path / "scratch").mkdir()
@@ -205,7 +214,11 @@ def test_untracked_files_are_listed_and_ignored_files_are_not(store: Store, repo
     run = run_training(store, repo.path, "train.py")
     assert run.tags["mlrepro.git.dirty"] == "true"
     assert json.loads(run.tags["mlrepro.git.untracked"]) == ["new_features.py", "scratch/"]
-    assert not diff_tags(run.tags)  # no tracked file changed: no patch, and no claim of one
+    # A new script nobody added yet is the commonest dirty tree: its contents are in the patch.
+    restored = applied_to_a_clone(repo, decode_diff(run.tags))
+    assert (restored / "new_features.py").read_text() == "X = 1\n"
+    assert (restored / "scratch" / "a.py").read_text() == ""
+    assert not (restored / "run.log").exists()
 
 
 def test_a_diff_over_the_cap_is_kept_as_a_commit_without_touching_the_index_or_the_tree(
@@ -231,7 +244,11 @@ def test_a_diff_over_the_cap_is_kept_as_a_commit_without_touching_the_index_or_t
     for name in ("big.txt", "train.py", "notes/idea.txt"):
         assert raw_git(repo.path, "show", f"{ref}:{name}") == (repo.path / name).read_bytes()
     assert not diff_tags(tags)  # not cut: left out, and the ref says where the tree is
-    assert tags["mlrepro.git.diff_sha256"] == hashlib.sha256(raw_git(repo.path, "diff", "HEAD", "--binary")).hexdigest()
+    patch = collect.uncommitted_patch(repo.path)
+    assert patch is not None and tags["mlrepro.git.diff_sha256"] == hashlib.sha256(patch).hexdigest()
+    restored = applied_to_a_clone(repo, patch, tmp_name="clone-over-cap")
+    for name in ("big.txt", "train.py", "notes/idea.txt"):
+        assert (restored / name).read_bytes() == (repo.path / name).read_bytes()
 
     code, findings = audit_json(store, repo.path, "--select", "MLR504")
     (finding,) = findings_of(findings, "MLR504")
@@ -441,8 +458,10 @@ def test_dvc_paths_that_cannot_be_tag_keys_are_listed(repo: Repo) -> None:
 
 def test_uncommitted_patch(repo: Repo, tmp_path: Path) -> None:
     assert collect.uncommitted_patch(repo.path) == b""
-    (repo.path / "untracked.py").write_text("")
-    assert collect.uncommitted_patch(repo.path) == b""  # untracked files are not in a patch
+    (repo.path / "untracked.py").write_text("NEW = True\n")
+    restored = applied_to_a_clone(repo, collect.uncommitted_patch(repo.path), tmp_name="clone-untracked")
+    assert (restored / "untracked.py").read_text() == "NEW = True\n"
+    (repo.path / "untracked.py").unlink()
     (repo.path / "train.py").write_text("changed\n")
     (repo.path / "sub").mkdir()
     assert collect.uncommitted_patch(repo.path / "sub") == raw_git(repo.path, "diff", "HEAD", "--binary")

@@ -19,8 +19,8 @@ installed code: there MLflow's commit may be that of the wrong repository, ours 
 - ``mlrepro.git.cwd``: the working directory relative to the repository root (``.`` at the
   root); with ``mlrepro.command`` it says how to start the run again.
 - When dirty: ``mlrepro.git.untracked`` (JSON list of untracked paths; an untracked directory
-  is one entry ending in ``/``), and when tracked files changed, the patch ``git diff HEAD
-  --binary`` (untracked files are not in it: their names are) as ``mlrepro.git.diff_sha256``
+  is one entry ending in ``/``), and the patch ``git diff HEAD --binary`` with the untracked
+  files in it as new files (a new training script is the commonest dirty tree) as ``mlrepro.git.diff_sha256``
   (of the raw patch), ``mlrepro.git.diff_bytes`` and, zlib-compressed and base64-encoded,
   ``mlrepro.git.diff.0``, ``.1``, ... with their count in ``mlrepro.git.diff_parts``
   (``decode_diff`` gives the patch back). When the parts would exceed
@@ -135,7 +135,7 @@ def collect_tags(
     errors: list[str] = []  # one broken part must not cost the others
     root: Path | None = None
     try:
-        root = _repository_root(cwd, argv)
+        root = repository_root(cwd, argv)
     except Exception as exc:
         errors.append(_error("git", exc))
     try:
@@ -171,9 +171,8 @@ def _error(part: str, exc: Exception) -> str:
 
 
 def uncommitted_patch(cwd: Path | None = None) -> bytes | None:
-    """``git diff HEAD --binary`` of the repository holding ``cwd``: b"" when no tracked file
-    changed (untracked files are not in a patch), None outside a repository or before the
-    first commit."""
+    """``git diff HEAD --binary`` of the repository holding ``cwd``, untracked files included
+    as new files: b"" for a clean tree, None outside a repository or before the first commit."""
     from mlrepro.sources import git_capture
 
     root = git_capture.find_worktree((cwd or Path.cwd()).resolve())
@@ -182,7 +181,7 @@ def uncommitted_patch(cwd: Path | None = None) -> bytes | None:
     state = git_capture.status(root)
     if state.commit is None:
         return None
-    return git_capture.diff_head(root) if state.changed else b""
+    return git_capture.diff_head(root, state.untracked) if state.dirty else b""
 
 
 @functools.lru_cache(maxsize=1)
@@ -368,7 +367,7 @@ def _threadpool() -> str | None:
 # --- git -----------------------------------------------------------------------------------
 
 
-def _repository_root(cwd: Path, argv: list[str]) -> Path | None:
+def repository_root(cwd: Path, argv: list[str]) -> Path | None:
     from mlrepro.sources import git_capture
 
     if argv and argv[0] not in ("", "-c", "-m"):
@@ -423,8 +422,8 @@ def _git_tags(root: Path, cwd: Path, settings: CaptureSettings) -> tuple[Worktre
 
     if state.commit is None:
         snapshot_needed = True  # no HEAD to diff against
-    elif state.changed:
-        patch = git_capture.diff_head(root)
+    else:
+        patch = git_capture.diff_head(root, state.untracked)
         tags[DIFF_SHA_TAG] = hashlib.sha256(patch).hexdigest()
         tags["mlrepro.git.diff_bytes"] = str(len(patch))
         parts = _split(base64.b64encode(zlib.compress(patch, 6)).decode("ascii"))

@@ -272,7 +272,7 @@ def _record_capture(run_id: str, recorded: Mapping[str, str]) -> None:
             errors.append(_capture_error(exc, "the run context"))
     try:
         # The repository the capture tags describe: the script's, else the working directory's.
-        root = collect._repository_root(cwd, list(sys.argv)) or cwd
+        root = collect.repository_root(cwd, list(sys.argv)) or cwd
         patch = collect.uncommitted_patch(root)
         if patch:  # b"": no tracked file changed
             _log_bytes(run_id, patch, PATCH_ARTIFACT)
@@ -305,7 +305,14 @@ def _record_capture(run_id: str, recorded: Mapping[str, str]) -> None:
     if tags:
         from mlflow.entities import RunTag
 
-        mlflow.MlflowClient().log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+        items = [RunTag(key, value) for key, value in tags.items()]
+        client = mlflow.MlflowClient()
+        try:
+            # log_batch takes at most 100 tags; DVC outputs plus diff parts can exceed that.
+            for start in range(0, len(items), 100):
+                client.log_batch(run_id, tags=items[start : start + 100])
+        except Exception as exc:
+            warnings.warn(f"mlrepro: could not record the capture tags: {_capture_error(exc, 'the tags')}", stacklevel=2)
 
 
 def _user() -> str:

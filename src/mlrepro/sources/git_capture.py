@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,11 +142,23 @@ def status(root: Path) -> WorktreeStatus:
     return WorktreeStatus(root, commit, branch, tuple(changed), tuple(sorted(untracked)))
 
 
-def diff_head(root: Path) -> bytes:
+def diff_head(root: Path, untracked: Sequence[str] = ()) -> bytes:
     """``git diff HEAD --binary``: every change of tracked files, staged or not, as a patch
-    that ``git apply`` restores on the commit (binary files included). Untracked files are
-    not in it."""
-    return run_git(root, "diff", *_DIFF_OPTIONS, "HEAD")
+    that ``git apply`` restores on the commit (binary files included). ``untracked`` files
+    (a new training script nobody added yet) are in it too, as new files: they are marked
+    intent-to-add in a scratch copy of the index, so the user's index is not touched."""
+    if not untracked:
+        return run_git(root, "diff", *_DIFF_OPTIONS, "HEAD")
+    with tempfile.TemporaryDirectory(prefix="mlrepro-index-") as scratch:
+        index = Path(scratch) / "index"
+        env = {"GIT_INDEX_FILE": str(index)}
+        source = _index_path(root)
+        if source.is_file():
+            shutil.copyfile(source, index)
+        else:
+            run_git(root, "read-tree", "HEAD", env=env)
+        run_git(root, "add", "--intent-to-add", "--", *untracked, env=env)
+        return run_git(root, "diff", *_DIFF_OPTIONS, "HEAD", env=env)
 
 
 def remote_contains(root: Path, commit: str) -> bool:
