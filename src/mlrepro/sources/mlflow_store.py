@@ -105,8 +105,9 @@ class MlflowStore:
         try:
             from mlflow import MlflowClient
 
-            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-            client.search_experiments(max_results=1)
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # a SQL store connects here
+            if uri.startswith(("http://", "https://")):
+                client.search_experiments(max_results=1)  # a REST client connects lazily: probe it
         except Exception as exc:  # MlflowException, requests' errors, SQLAlchemy's: all "unreachable"
             raise TrackingStoreError(f"{redact(uri)}: cannot reach the tracking store: {_short(exc)}") from None
         return cls(uri, client)
