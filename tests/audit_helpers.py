@@ -238,32 +238,6 @@ class ServerStore(Store):
             self.experiments[name] = self.client.create_experiment(name)
         return self.experiments[name]
 
-    def model_run(self, metrics: Mapping[str, float]) -> tuple[str, str]:
-        """A run that logs a real MLflow 3 model through the fluent API, as training code does
-        (its files live under models/m-<id>/, not in the run). Returns (run id, model id)."""
-        import mlflow
-
-        class Echo(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-            def predict(self, context: Any, model_input: list[str]) -> list[str]:
-                return model_input
-
-        previous_env = os.environ.get("MLFLOW_TRACKING_URI")
-        previous = mlflow.get_tracking_uri()
-        os.environ["MLFLOW_TRACKING_URI"] = self.uri
-        mlflow.set_tracking_uri(self.uri)
-        try:
-            with mlflow.start_run(experiment_id=self.experiment(), run_name="echo-model") as run:
-                info = mlflow.pyfunc.log_model(name="model", python_model=Echo(), pip_requirements=[])
-                if metrics:
-                    mlflow.log_metrics(dict(metrics))
-        finally:
-            mlflow.set_tracking_uri(previous)
-            if previous_env is None:
-                os.environ.pop("MLFLOW_TRACKING_URI", None)
-            else:
-                os.environ["MLFLOW_TRACKING_URI"] = previous_env
-        return run.info.run_id, info.model_id
-
     def digest(self) -> str:
         raise NotImplementedError("a server's database is not a file")
 
