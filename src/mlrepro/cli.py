@@ -42,6 +42,9 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         ("mlrepro.sources.git_repo", "GitRepoError"),
         ("mlrepro.sources.dvc_repo", "DvcRepoError"),
         ("mlrepro.audit.team_rules", "TeamRuleError"),
+        ("mlrepro.reproduce.plan", "PlanError"),
+        ("mlrepro.reproduce.workspace", "WorkspaceError"),
+        ("mlrepro.reproduce.engine", "ReproduceError"),
     ):
         if module in sys.modules and hasattr(sys.modules[module], name):
             errors.append(getattr(sys.modules[module], name))
@@ -161,6 +164,69 @@ def audit(
         threshold = Severity.INFO if level == "note" else Severity.parse(level)
         failing = [f for f in report.findings if f.severity.rank >= threshold.rank]
         return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+    sys.exit(_guard(run, verbose))
+
+
+def _tolerance_option(values: Sequence[str]) -> dict[str, Any]:
+    from mlrepro.reproduce.compare import Tolerance
+
+    parsed = {}
+    for value in values:
+        name, sep, spec = value.partition("=")
+        rtol, _, atol = spec.partition(":")
+        try:
+            if not sep or not name:
+                raise ValueError
+            parsed[name] = Tolerance(float(rtol), float(atol) if atol else Tolerance().atol)
+        except ValueError:
+            raise UsageFailure(f"--tolerance {value!r}: expected NAME=RTOL[:ATOL]") from None
+    return parsed
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default as for audit).")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the run's code (default: the one around the current directory).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="Seconds before the whole process group is killed.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, help="Re-run N times and report each metric's spread.")
+@click.option("--rtol", type=float, default=1e-9, show_default=True)
+@click.option("--atol", type=float, default=1e-12, show_default=True)
+@click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="A per-metric tolerance; repeatable.")
+@click.option("--record", is_flag=True, help="Tag the original run with the verdict (mlrepro.reproduced.*).")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
+def reproduce(
+    run_id: str, tracking_uri: str | None, repo: Path | None, timeout: float, repeats: int, rtol: float, atol: float,
+    tolerances: Sequence[str], record: bool, output_format: str, output: Path | None, verbose: bool,
+) -> None:
+    """Re-execute a run at its commit and compare the new metrics with the originals."""
+
+    def run() -> int:
+        import json
+
+        from mlrepro.config import resolve_settings
+        from mlrepro.reproduce.compare import Tolerance
+        from mlrepro.reproduce.engine import ReproduceError, reproduce_run, result_json, result_text
+        from mlrepro.sources.git_repo import find_work_tree
+        from mlrepro.sources.mlflow_store import MlflowStore, resolve_tracking_uri
+
+        settings = resolve_settings(Path.cwd())
+        configured = settings.table.get("tracking-uri")
+        store = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None))
+        root = repo.resolve() if repo else find_work_tree(Path.cwd())
+        if root is None or not (root / ".git").exists():
+            raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
+        configured_tolerances = settings.section("reproduce").get("tolerances", {})
+        if not isinstance(configured_tolerances, dict) or not all(isinstance(v, str) for v in configured_tolerances.values()):
+            raise UsageFailure('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
+        per_metric = _tolerance_option([f"{k}={v}" for k, v in configured_tolerances.items()])
+        per_metric.update(_tolerance_option(tolerances))  # the command line wins
+        result = reproduce_run(store, run_id, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record)
+        text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
+        _emit(text, output)
+        return EXIT_CLEAN if result.reproduced else EXIT_FINDINGS
 
     sys.exit(_guard(run, verbose))
 

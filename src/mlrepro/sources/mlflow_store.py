@@ -1,6 +1,8 @@
 """The MLflow tracking store, read through MLflow's public client, mapped to plain records.
 
-Read-only: nothing here creates, updates or migrates anything in the store. MLflow's SQL
+The audit only reads: nothing it calls creates, updates or migrates anything in the store.
+The few writes (a reproduction run, `--record` tags) are separate methods that only
+`mlrepro reproduce` calls. MLflow's SQL
 store creates tables and a default experiment when it opens an empty database, so a SQLite
 URI must name an existing file, and we check its schema is there before MLflow touches it.
 """
@@ -220,6 +222,30 @@ class MlflowStore:
         except Exception as exc:
             raise TrackingStoreError(f"run {run.run_id}: cannot list artifacts: {_short(exc)}") from None
         return tuple(files)
+
+    # -- writes: only `mlrepro reproduce` calls these, never the audit -------------------------
+    def create_run(self, experiment_id: str, run_name: str | None, tags: dict[str, str]) -> str:
+        """A new RUNNING run that a re-executed training script logs into (via MLFLOW_RUN_ID)."""
+        try:
+            return str(self._client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id)
+        except Exception as exc:
+            raise TrackingStoreError(f"{redact(self.uri)}: cannot create a run: {_short(exc)}") from None
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        """End a run the script left RUNNING (it crashed, or was killed at the timeout)."""
+        try:
+            if self._client.get_run(run_id).info.status == "RUNNING":
+                self._client.set_terminated(run_id, status)
+        except Exception as exc:
+            raise TrackingStoreError(f"run {run_id}: cannot end it: {_short(exc)}") from None
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        try:
+            self._client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        except Exception as exc:
+            raise TrackingStoreError(f"run {run_id}: cannot set tags: {_short(exc)}") from None
 
     # -- registry --------------------------------------------------------------------------
     def iter_model_versions(self) -> Iterator[ModelVersionRecord]:

@@ -1,0 +1,1 @@
+"""Re-execute a tracked run and compare its metrics: plan, workspace, runner, compare."""

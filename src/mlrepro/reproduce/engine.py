@@ -1,0 +1,203 @@
+"""Reproduce one tracked run: plan it, check out its code, re-execute it into a new run of
+the same experiment, and compare the metrics. Never prints; the CLI renders the result.
+
+The original run is never modified unless ``record`` is set. Every re-execution logs into a
+run created beforehand, tagged ``mlrepro.reproduces=<original id>``, which the training code
+resumes through ``MLFLOW_RUN_ID``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mlrepro.records import RunRecord
+from mlrepro.reproduce.compare import Comparison, Tolerance, compare_metrics, explain
+from mlrepro.reproduce.plan import ReproPlan, make_plan
+from mlrepro.reproduce.runner import Execution, child_env, execute
+from mlrepro.reproduce.workspace import checkout
+from mlrepro.sources.mlflow_store import MlflowStore
+
+REPRODUCES_TAG = "mlrepro.reproduces"
+# Environment facts the capture plugin records: a difference here is a likely cause.
+_ENVIRONMENT_PREFIXES = ("mlrepro.pip_freeze_sha256", "mlrepro.threads.", "mlrepro.pythonhashseed", "mlrepro.python", "mlrepro.platform", "mlrepro.cpu")
+_SEED_PARAMS = ("seed", "random_state", "random_seed")
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class ReproduceError(Exception):
+    """The run cannot be reproduced as asked (unknown run, no repository): unusable input."""
+
+
+@dataclass
+class Attempt:
+    run_id: str
+    execution: Execution
+    metrics: dict[str, float]
+
+
+@dataclass
+class ReproResult:
+    run_id: str
+    verdict: str  # identical | within-tolerance | within-seed-noise | diverged | failed
+    plan: ReproPlan
+    attempts: list[Attempt]
+    comparison: Comparison | None
+    patch_applied: bool
+    params_match: bool
+    data_match: bool
+    differences: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def reproduced(self) -> bool:
+        return self.verdict in ("identical", "within-tolerance", "within-seed-noise")
+
+
+def _environment(tags: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k.startswith(_ENVIRONMENT_PREFIXES)}
+
+
+def _datasets(run: RunRecord) -> dict[str, str]:
+    return {f"{d.name} ({d.context or 'input'})": d.digest or "" for d in run.datasets}
+
+
+def _seeded(run: RunRecord) -> bool:
+    return "mlrepro.seed" in run.tags or any(p in run.params for p in _SEED_PARAMS)
+
+
+def reproduce_run(
+    store: MlflowStore,
+    run_id: str,
+    repo_root: Path,
+    timeout: float = 3600.0,
+    repeats: int = 1,
+    tolerance: Tolerance = Tolerance(),
+    per_metric: Mapping[str, Tolerance] | None = None,
+    record: bool = False,
+) -> ReproResult:
+    started = time.monotonic()
+    original = store.get_run(run_id)
+    if original is None:
+        raise ReproduceError(f"no run {run_id} in {store.uri}")
+    plan = make_plan(original, repo_root)
+    attempts: list[Attempt] = []
+    patch_applied = False
+    with checkout(repo_root, plan.commit, plan.patch) as workspace:
+        patch_applied = workspace.patch_applied
+        for attempt in range(max(repeats, 1)):
+            name = f"reproduce-{original.run_name or run_id[:8]}" + (f"-{attempt + 1}" if repeats > 1 else "")
+            new_id = store.create_run(original.experiment_id, name, {REPRODUCES_TAG: run_id})
+            env = child_env(os.environ, {**plan.env, "MLFLOW_TRACKING_URI": store.uri, "MLFLOW_RUN_ID": new_id})
+            for variable in _THREAD_VARIABLES:  # unset at the original run: unset now, whatever this shell says
+                if original.tags.get(f"mlrepro.threads.{variable}") == "unset":
+                    env.pop(variable, None)
+            execution = execute(plan.argv, workspace.path / plan.workdir, env, timeout)
+            failed = execution.timed_out or execution.returncode != 0
+            store.finish_run(new_id, "KILLED" if execution.timed_out else "FAILED" if failed else "FINISHED")
+            reproduced = store.get_run(new_id)
+            attempts.append(Attempt(new_id, execution, dict(reproduced.metrics) if reproduced else {}))
+    reproductions = [a.metrics for a in attempts]
+    latest = store.get_run(attempts[-1].run_id)
+    notes = list(plan.notes)
+    comparison = None
+    verdict = "failed"
+    if any(a.execution.timed_out for a in attempts):
+        notes.append(f"killed after the {timeout:g} s timeout")
+    elif any(a.execution.returncode != 0 for a in attempts):
+        notes.append("the re-executed command exited with a non-zero status")
+    if all(a.metrics for a in attempts):
+        comparison = compare_metrics(original.metrics, reproductions, tolerance, per_metric or {}, deterministic=_seeded(original))
+        notes.extend(comparison.notes)
+        if not any(a.execution.timed_out or a.execution.returncode != 0 for a in attempts):
+            verdict = comparison.verdict
+        else:
+            notes.append("it logged metrics before failing: they are compared above, the verdict stays failed")
+    else:
+        notes.append("the re-execution logged no metrics")
+    if not _seeded(original):
+        notes.append("the original run recorded no seed: it is not deterministic, so it is judged against the spread of repeats")
+    params_match = latest is not None and {k: original.params.get(k) for k in original.params} == {k: latest.params.get(k) for k in original.params}
+    data_match = latest is None or not latest.datasets or _datasets(original) == _datasets(latest)
+    differences: list[str] = []
+    if latest is not None:
+        differences = explain(
+            {"params": dict(original.params), "datasets": _datasets(original), "environment": _environment(original.tags)},
+            {"params": dict(latest.params), "datasets": _datasets(latest), "environment": _environment(latest.tags)},
+        )
+    result = ReproResult(
+        run_id=run_id,
+        verdict=verdict,
+        plan=plan,
+        attempts=attempts,
+        comparison=comparison,
+        patch_applied=patch_applied,
+        params_match=params_match,
+        data_match=data_match,
+        differences=differences,
+        notes=notes,
+        duration_s=time.monotonic() - started,
+    )
+    if record:
+        store.set_tags(
+            run_id,
+            {
+                "mlrepro.reproduced.verdict": verdict,
+                "mlrepro.reproduced.run_ids": ",".join(a.run_id for a in attempts),
+                "mlrepro.reproduced.date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
+    return result
+
+
+def result_json(result: ReproResult) -> dict[str, object]:
+    """The machine-readable result (``--output-format json``)."""
+    metrics = {}
+    for m in result.comparison.metrics if result.comparison else ():
+        metrics[m.name] = {
+            "original": m.original,
+            "reproduced": m.reproduced,
+            "abs_diff": m.abs_diff,
+            "rel_diff": m.rel_diff,
+            "within_tolerance": m.within_tolerance,
+            "outcome": m.outcome,
+        }
+    return {
+        "run_id": result.run_id,
+        "reproduction_run_ids": [a.run_id for a in result.attempts],
+        "verdict": result.verdict,
+        "metrics": metrics,
+        "spread": result.comparison.spread if result.comparison else {},
+        "params_match": result.params_match,
+        "data_match": result.data_match,
+        "code": {"commit": result.plan.commit, "patch_applied": result.patch_applied, "entry_point": result.plan.source},
+        "command": list(result.plan.argv),
+        "differences": result.differences,
+        "notes": result.notes,
+        "log_tail": result.attempts[-1].execution.log_tail if result.attempts else "",
+        "duration_s": round(result.duration_s, 3),
+    }
+
+
+def result_text(result: ReproResult) -> str:
+    lines = [f"run {result.run_id}: {result.verdict}"]
+    lines.append(f"  code: commit {result.plan.commit[:12]} ({result.plan.source} entry point)" + (", recorded uncommitted diff applied" if result.patch_applied else ""))
+    lines.append("  reproductions: " + ", ".join(a.run_id for a in result.attempts))
+    for m in result.comparison.metrics if result.comparison else ():
+        diff = "" if m.abs_diff is None else f"  abs {m.abs_diff:.3g}  rel {m.rel_diff:.3g}" if m.rel_diff is not None else f"  abs {m.abs_diff:.3g}"
+        lines.append(f"  {m.name}: {m.original} -> {m.reproduced}  {m.outcome}{diff}")
+    for name, spread in (result.comparison.spread.items() if result.comparison else ()):
+        lines.append(f"  {name} spread: " + ", ".join(f"{k} {v:.6g}" for k, v in spread.items()))
+    lines.extend(f"  difference: {d}" for d in result.differences)
+    lines.extend(f"  note: {n}" for n in result.notes)
+    if result.verdict == "failed" and result.attempts:
+        tail = result.attempts[-1].execution.log_tail.strip().splitlines()[-15:]
+        lines.append("  log tail:")
+        lines.extend(f"    {line}" for line in tail)
+    lines.append(f"  took {result.duration_s:.1f} s")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,113 @@
+"""A throwaway checkout of a run's commit, outside the user's repository.
+
+A detached ``git worktree`` in a fresh temporary directory: it shares the object store (no
+clone, no network) and leaves the user's working tree, index, HEAD and branches alone. (Not
+``mlflow.projects.run`` with a local path and ``version=``: that checks the commit out in the
+user's own checkout.) The worktree is removed on every way out of the ``with`` block,
+exceptions and Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+# A large repository's checkout takes a while; a hung git (a credential prompt from a hook)
+# must still end.
+GIT_TIMEOUT_SECONDS = 600.0
+# Variables that point git at another repository or index: inside a git hook they are set,
+# and would make our commands read or write the user's index instead.
+_GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
+
+
+class WorkspaceError(Exception):
+    """The commit cannot be checked out, or the recorded patch does not apply."""
+
+
+@dataclass
+class Workspace:
+    path: Path  # the worktree's root: the repository at the commit, patch applied
+    patch_applied: bool
+
+
+@contextmanager
+def checkout(repo_root: Path, commit: str, patch: bytes | None) -> Iterator[Workspace]:
+    """The repository at ``repo_root`` checked out at ``commit`` in a temporary worktree, with
+    ``patch`` (a ``git diff --binary``, untracked files as new files) applied when given."""
+    root = _toplevel(repo_root)
+    if commit.startswith("-"):
+        raise WorkspaceError(f"{commit!r} is not a commit")
+    try:
+        sha = _git(root, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}").strip()
+    except WorkspaceError:
+        sha = ""
+    if not sha:
+        raise WorkspaceError(f"commit {commit} is not in the repository at {root}")
+
+    parent = Path(tempfile.mkdtemp(prefix="mlrepro-repro-")).resolve()
+    path = parent / (root.name or "worktree")
+    try:
+        _git(root, "worktree", "add", "--detach", "--quiet", str(path), sha)
+        applied = False
+        if patch:
+            _apply(path, patch, sha)
+            applied = True
+        yield Workspace(path=path, patch_applied=applied)
+    finally:
+        _remove(root, path, parent)
+
+
+def _apply(path: Path, patch: bytes, sha: str) -> None:
+    try:
+        _git(path, "apply", "--binary", "--whitespace=nowarn", "-", stdin=patch)
+    except WorkspaceError as exc:
+        raise WorkspaceError(f"the run's recorded diff does not apply on commit {sha[:12]}: {exc}") from None
+
+
+def _remove(root: Path, path: Path, parent: Path) -> None:
+    # Each step on its own: a failed `worktree remove` (a file still open on some systems)
+    # must not keep the directory or git's record of the worktree alive.
+    try:
+        _git(root, "worktree", "remove", "--force", "--force", str(path))
+    except WorkspaceError:
+        pass
+    shutil.rmtree(parent, ignore_errors=True)
+    try:
+        _git(root, "worktree", "prune")
+    except WorkspaceError:
+        pass
+
+
+def _toplevel(path: Path) -> Path:
+    if not path.is_dir():
+        raise WorkspaceError(f"{path}: no such directory")
+    try:
+        return Path(_git(path, "rev-parse", "--show-toplevel").strip())
+    except WorkspaceError as exc:
+        raise WorkspaceError(f"{path}: not a git repository ({exc})") from None
+
+
+def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> str:
+    env = {key: value for key, value in os.environ.items() if key not in _GIT_LOCATION_VARIABLES}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, env=env, input=stdin, capture_output=True,
+            timeout=GIT_TIMEOUT_SECONDS, check=False,
+        )
+    except FileNotFoundError:
+        raise WorkspaceError("git is not installed (no `git` on PATH)") from None
+    except subprocess.TimeoutExpired:
+        raise WorkspaceError(f"`git {args[0]}` took more than {GIT_TIMEOUT_SECONDS:.0f} s in {cwd}") from None
+    except OSError as exc:
+        raise WorkspaceError(f"cannot run git in {cwd}: {exc}") from None
+    if result.returncode != 0:
+        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise WorkspaceError("; ".join(lines[-3:]) if lines else f"`git {args[0]}` exited with {result.returncode}")
+    return result.stdout.decode("utf-8", "surrogateescape")

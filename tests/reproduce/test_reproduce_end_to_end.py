@@ -1,0 +1,165 @@
+"""`mlrepro reproduce` end to end: a real training script run for real into a real SQLite
+store from a real git repository (the capture plugin records its command), then
+re-executed by the real CLI in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit_helpers import Repo, Store, git, init_repo
+
+TRAIN = """\
+import sys
+
+import mlflow
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+
+SEED = {seed}
+X, y = load_iris(return_X_y=True)
+noise = np.random.default_rng(SEED).normal(0, 0.5, X.shape) if SEED is not None else np.random.normal(0, 0.5, X.shape)
+X_train, X_test, y_train, y_test = train_test_split(X + noise, y, test_size=0.3, random_state=SEED)
+with mlflow.start_run():
+    if SEED is not None:
+        mlflow.log_param("seed", SEED)
+    model = RandomForestClassifier(n_estimators=20, random_state=SEED).fit(X_train, y_train)
+    mlflow.log_metric("accuracy", model.score(X_test, y_test))
+    mlflow.log_metric("train_time", 0.123 if SEED is None else 0.5)
+    {after}
+"""
+
+
+def env_for(store: Store) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT", "PYTHONHASHSEED"))}
+    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "GIT_PYTHON_REFRESH": "quiet"})
+    return env
+
+
+def train(store: Store, repo: Repo) -> str:
+    """Run the committed training script as a user does; the id of the run it logged."""
+    done = subprocess.run([sys.executable, "train.py"], cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)
+    return str(run.info.run_id)
+
+
+def reproduce(store: Store, repo: Repo, run_id: str, *args: str) -> tuple[int, dict, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json", *args],
+        cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=600,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, (json.loads(done.stdout) if done.stdout.strip() else {}), done.stderr
+
+
+def project(tmp_path: Path, seed: str = "7", after: str = "pass") -> Repo:
+    return init_repo(tmp_path, {"train.py": TRAIN.format(seed=seed, after=after), ".gitignore": "mlruns/\nmlartifacts/\n", "pyproject.toml": "[tool.mlrepro]\n"})
+
+
+def worktrees(repo: Repo) -> list[str]:
+    return [line for line in git(repo.path, "worktree", "list", "--porcelain").splitlines() if line.startswith("worktree ")]
+
+
+def test_a_seeded_run_comes_back_identical(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    run_id = train(store, repo)
+    code, result, _ = reproduce(store, repo, run_id, "--record")
+    assert (code, result["verdict"]) == (0, "identical"), result
+    assert result["metrics"]["accuracy"]["abs_diff"] == 0.0
+    assert result["code"]["commit"] == git(repo.path, "rev-parse", "HEAD")
+    assert result["code"]["entry_point"] == "capture"
+    [new_id] = result["reproduction_run_ids"]
+    assert store.client.get_run(new_id).data.tags["mlrepro.reproduces"] == run_id
+    assert store.client.get_run(run_id).data.tags["mlrepro.reproduced.verdict"] == "identical"
+    assert len(worktrees(repo)) == 1, "the temporary worktree is gone"
+    assert git(repo.path, "status", "--porcelain") == ""
+
+
+def test_an_unseeded_run_diverges_and_repeats_report_a_spread(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path, seed="None")
+    run_id = train(store, repo)
+    code, result, _ = reproduce(store, repo, run_id)
+    assert code == 1 and result["verdict"] == "diverged", result
+    assert any("no seed" in note for note in result["notes"])
+    code, result, _ = reproduce(store, repo, run_id, "--repeats", "3")
+    assert len(result["reproduction_run_ids"]) == 3
+    assert set(result["spread"]["accuracy"]) >= {"min", "max", "mean", "std"}
+
+
+def test_a_recorded_uncommitted_diff_is_applied(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    (repo.path / "train.py").write_text(TRAIN.format(seed="11", after="pass"))  # trained from a dirty tree
+    run_id = train(store, repo)
+    (repo.path / "train.py").write_text(TRAIN.format(seed="7", after="pass"))  # the tree is clean again
+    code, result, _ = reproduce(store, repo, run_id)
+    assert result["code"]["patch_applied"] is True
+    assert (code, result["verdict"]) == (0, "identical"), result
+    assert len(worktrees(repo)) == 1
+
+
+def test_a_crashing_script_fails_with_its_log_tail(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    run_id = train(store, repo)
+    repo.commit({"train.py": TRAIN.format(seed="7", after='sys.exit("data loader died")')}, "break training", push=True)
+    # The run's own commit still works: reproduce it from a repository whose HEAD is broken.
+    code, result, _ = reproduce(store, repo, run_id)
+    assert (code, result["verdict"]) == (0, "identical")
+    broken = train_expecting_failure(store, repo)
+    code, result, _ = reproduce(store, repo, broken)
+    assert code == 1 and result["verdict"] == "failed"
+    assert "data loader died" in result["log_tail"]
+
+
+def train_expecting_failure(store: Store, repo: Repo) -> str:
+    done = subprocess.run([sys.executable, "train.py"], cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)
+    return str(run.info.run_id)
+
+
+def test_a_run_past_the_timeout_is_killed_and_cleaned_up(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    run_id = train(store, repo)
+    repo.commit({"train.py": TRAIN.format(seed="7", after="import time; time.sleep(120)")}, "slow", push=True)
+    slow = train_id_without_waiting(store, repo)
+    code, result, _ = reproduce(store, repo, slow, "--timeout", "3")
+    assert code == 1 and result["verdict"] == "failed"
+    assert any("timeout" in note for note in result["notes"])
+    assert len(worktrees(repo)) == 1
+    assert run_id
+
+
+def train_id_without_waiting(store: Store, repo: Repo) -> str:
+    """Start the slow script, wait until its run exists with metrics, then stop it."""
+    import time
+
+    proc = subprocess.Popen([sys.executable, "train.py"], cwd=repo.path, env=env_for(store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], filter_string="metrics.accuracy > 0")
+            fresh = [r for r in runs if r.info.status == "RUNNING"]
+            if fresh:
+                return str(fresh[0].info.run_id)
+            time.sleep(0.5)
+        pytest.fail("the slow script never logged its metrics")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_unusable_input_exits_2(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    code, _, stderr = reproduce(store, repo, "0" * 32)
+    assert code == 2 and "no run" in stderr
+    bare = store.run(name="no-command")  # created by the client: no commit, no command
+    code, _, stderr = reproduce(store, repo, bare)
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
