@@ -90,6 +90,9 @@ def reproduce_run(
     patch_applied = False
     with checkout(repo_root, plan.commit, plan.patch) as workspace:
         patch_applied = workspace.patch_applied
+        from mlrepro.reproduce.data import restore_and_check
+
+        data = restore_and_check(workspace.path, repo_root, original.tags, timeout)  # DVC data, before it is read
         for attempt in range(max(repeats, 1)):
             name = f"reproduce-{original.run_name or run_id[:8]}" + (f"-{attempt + 1}" if repeats > 1 else "")
             new_id = store.create_run(original.experiment_id, name, {REPRODUCES_TAG: run_id})
@@ -124,6 +127,8 @@ def reproduce_run(
         notes.append("the original run recorded no seed: it is not deterministic, so it is judged against the spread of repeats")
     params_match = latest is not None and {k: original.params.get(k) for k in original.params} == {k: latest.params.get(k) for k in original.params}
     data_match = latest is None or not latest.datasets or _datasets(original) == _datasets(latest)
+    data_match = data_match and data.match is not False
+    notes.extend(data.notes)
     differences: list[str] = []
     if latest is not None:
         differences = explain(
