@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlrepro.config import CliOverrides, Settings, resolve_settings
 from mlrepro.findings import Finding
 from mlrepro.formatters import Report
+
+if TYPE_CHECKING:
+    from mlrepro.audit.engine import Auditor
+    from mlrepro.audit.sources import AuditSources
+    from mlrepro.records import ModelVersionRecord, RunRecord
+
+# The rules whose checks read reproduction verdicts (rules/MLR9xx.yaml).
+REPRODUCTION_CODES = frozenset({"MLR901", "MLR902"})
 
 
 def lint_paths(paths: Sequence[Path], settings: Settings, cwd: Path | None = None, jobs: int | None = None) -> list[Finding]:
@@ -53,10 +62,19 @@ def audit_report(
     isolated: bool = False,
     progress: Callable[[int], None] | None = None,
     incremental: bool = False,
+    reproduce: bool = False,
+    max_reproductions: int | None = None,
+    jobs: int = 1,
+    timeout: float = 3600.0,
 ) -> Report:
     """Audit the runs and registered models of one tracking store. ``incremental``: only runs
     started, ended or still running since the previous incremental audit of the same store
-    (the first one audits everything); the registry is always checked in full."""
+    (the first one audits everything); the registry is always checked in full.
+
+    ``reproduce``: then re-execute the runs behind served model versions and the runs with
+    error findings (at most ``max_reproductions``, ``jobs`` at a time, each killed after
+    ``timeout`` seconds) and add their verdicts (MLR901, MLR902). This writes new runs to the
+    store; without it the audit is read-only."""
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.policy import load_policy
     from mlrepro.audit.sources import open_sources
@@ -73,14 +91,49 @@ def audit_report(
         experiments or policy.experiments, policy.exclude_experiments, since, progress,
         changed_since=previous.last_started if previous else None,
     )
-    result = auditor.audit(runs, sources.model_versions(), sources.get_run)
+    versions = sources.model_versions()
+    if reproduce:
+        if sources.context.repo is None:
+            raise ValueError("--reproduce needs the runs' git repository: run inside it or pass --repo")
+        runs = list(runs)  # looked at again after the reproductions
+    result = auditor.audit(runs, versions, sources.get_run)
+    findings = result.findings
+    if reproduce:
+        findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout)
     if incremental:
         save_state(sources.store.uri, started)
     return Report(
-        findings=result.findings,
+        findings=findings,
         rules=tuple(auditor.rules[code] for code in sorted(auditor.enabled)),
         checked=result.checked,
         command="audit",
         root=sources.context.repo.root if sources.context.repo else cwd.resolve(),
         fail_on=policy.fail_on,
     )
+
+
+def _add_reproductions(
+    auditor: Auditor,
+    sources: AuditSources,
+    runs: Sequence[RunRecord],
+    versions: Sequence[ModelVersionRecord],
+    findings: list[Finding],
+    limit: int | None,
+    jobs: int,
+    timeout: float,
+) -> list[Finding]:
+    """Reproduce the audit's candidates and judge them with the MLR9xx checks only (the other
+    rules already spoke in the first pass)."""
+    from mlrepro.findings import sort_findings
+    from mlrepro.reproduce.bulk import candidates, reproduce_many
+
+    assert sources.context.repo is not None
+    by_id = {run.run_id: run for run in runs}
+    chosen = candidates(findings, versions, by_id, sources.get_run, limit)
+    sources.context.reproductions = dict(reproduce_many(sources.store, chosen, sources.context.repo.root, jobs, timeout))
+    extra = []
+    for run_id in chosen:
+        run = by_id.get(run_id) or sources.get_run(run_id)
+        if run is not None:
+            extra.extend(f for f in auditor.audit_run(run) if f.code in REPRODUCTION_CODES)
+    return sort_findings([*findings, *extra])

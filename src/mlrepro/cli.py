@@ -129,15 +129,20 @@ def lint(
 @click.option("--output-format", type=click.Choice(["text", "json", "sarif", "github", "junit"]), default="text", show_default=True, envvar="MLREPRO_OUTPUT_FORMAT")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
 @click.option("--fail-on", type=click.Choice(["note", "warning", "error"]), help="Exit 1 only for findings at or above this level (default: [tool.mlrepro.audit] fail-on, else note).")
+@click.option("--reproduce", is_flag=True, help="Re-execute served models' runs and runs with error findings, and report the verdicts (MLR901, MLR902). Writes new runs to the store.")
+@click.option("--max-reproductions", type=click.IntRange(min=0), metavar="N", help="With --reproduce: re-execute at most N runs.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
 @selection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def audit(
     tracking_uri: str | None, experiments: Sequence[str], repo: Path | None, since: Any, incremental: bool, artifacts: bool,
-    output_format: str, output: Path | None, fail_on: str | None, select: Sequence[str], ignore: Sequence[str],
+    output_format: str, output: Path | None, fail_on: str | None, reproduce: bool, max_reproductions: int | None, jobs: int,
+    timeout: float, select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, quiet: bool, verbose: bool,
 ) -> None:
-    """Audit MLflow runs and registered models for reproducibility defects (read-only)."""
+    """Audit MLflow runs and registered models for reproducibility defects (read-only unless --reproduce)."""
 
     def run() -> int:
         from datetime import timezone
@@ -155,7 +160,8 @@ def audit(
         when = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer()
         report = audit_report(
-            Path.cwd(), tracking_uri, experiments, repo, when, artifacts, overrides, config_file, isolated, progress, incremental
+            Path.cwd(), tracking_uri, experiments, repo, when, artifacts, overrides, config_file, isolated, progress, incremental,
+            reproduce=reproduce, max_reproductions=max_reproductions, jobs=jobs, timeout=timeout,
         )
         if progress is not None:
             click.echo("", err=True)

@@ -52,9 +52,9 @@ def syntax_finding() -> Finding:
 def run_finding() -> Finding:
     # A code that is not in the catalogue: the audit engine may report rules the lint report did not list.
     return Finding(
-        code="MLR901", name="run-without-git-commit", message="run has no `mlflow.source.git.commit` tag",
+        code="MLR999", name="run-without-git-commit", message="run has no `mlflow.source.git.commit` tag",
         severity=Severity.INFO, run=RunRef(run_id="3f2a9c", experiment_id="7", model="churn-model"),
-        url="https://github.com/mlrepro/mlrepro/blob/main/rules/MLR901.yaml",
+        url="https://github.com/mlrepro/mlrepro/blob/main/rules/MLR999.yaml",
     )
 
 
@@ -164,7 +164,7 @@ def test_sarif_full_report_is_valid_and_complete(sarif_validator: jsonschema.Dra
     assert run["invocations"] == [{"executionSuccessful": True}]
     assert run["originalUriBaseIds"] == {"%SRCROOT%": {"uri": tmp_path.resolve().as_uri() + "/"}}
     ids = [d["id"] for d in driver["rules"]]
-    assert ids == [r.code for r in report.rules] + ["MLR901"]
+    assert ids == [r.code for r in report.rules] + ["MLR999"]
     results = run["results"]
     assert len(results) == len(report.findings)
     for result, finding in zip(results, report.findings):
@@ -193,8 +193,8 @@ def test_sarif_levels_follow_each_finding_severity(sarif_validator: jsonschema.D
     assert [r["level"] for r in log["runs"][0]["results"]] == ["error", "warning", "error", "note"]
     minimal = log["runs"][0]["tool"]["driver"]["rules"][-1]
     assert minimal == {
-        "id": "MLR901", "name": "run-without-git-commit", "defaultConfiguration": {"level": "note"},
-        "helpUri": "https://github.com/mlrepro/mlrepro/blob/main/rules/MLR901.yaml",
+        "id": "MLR999", "name": "run-without-git-commit", "defaultConfiguration": {"level": "note"},
+        "helpUri": "https://github.com/mlrepro/mlrepro/blob/main/rules/MLR999.yaml",
     }
 
 
@@ -273,7 +273,7 @@ def test_github_levels_notebook_and_run_findings(tmp_path: Path) -> None:
     nb, run = render("github", Report(findings=[notebook_finding(), run_finding()], root=tmp_path)).splitlines()
     # Cell-relative rows would be wrong as .ipynb file lines: the file is annotated, the cell named.
     assert nb == "::warning title=mlrepro (MLR101),file=notebooks/explore.ipynb::MLR101 cell 4, line 3: `random.choice` is used but `random` is never seeded"
-    assert run == "::notice title=mlrepro (MLR901)::MLR901 run 3f2a9c: run has no `mlflow.source.git.commit` tag"
+    assert run == "::notice title=mlrepro (MLR999)::MLR999 run 3f2a9c: run has no `mlflow.source.git.commit` tag"
 
 
 def test_github_empty_report_prints_nothing(tmp_path: Path) -> None:
@@ -292,7 +292,7 @@ def test_junit_counts_and_cases(tmp_path: Path) -> None:
     cases = [(c.get("classname"), c.get("name"), c.find("failure") is not None) for c in suite.findall("testcase")]
     assert cases == [
         ("notebooks/explore.ipynb", "MLR101 unseeded-python-random", True),
-        ("run 3f2a9c", "MLR901 run-without-git-commit", True),
+        ("run 3f2a9c", "MLR999 run-without-git-commit", True),
         ("src/broken.py", "MLR001 syntax-error", True),
         ("src/clean.py", "mlrepro", False),
         ("src/train.py", "MLR101 unseeded-python-random", True),

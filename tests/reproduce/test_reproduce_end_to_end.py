@@ -32,6 +32,8 @@ with mlflow.start_run():
         mlflow.log_param("seed", SEED)
     model = RandomForestClassifier(n_estimators=20, random_state=SEED).fit(X_train, y_train)
     mlflow.log_metric("accuracy", model.score(X_test, y_test))
+    # Continuous: two unseeded runs cannot agree on it by chance, as they can on accuracy.
+    mlflow.log_metric("noise_mean", float(noise.mean()))
     mlflow.log_metric("train_time", 0.123 if SEED is None else 0.5)
     {after}
 """

@@ -51,3 +51,5 @@ class AuditContext:
     data: DataVersions | None = None
     artifacts_listed: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # run id -> reproduction outcome, filled only by `audit --reproduce` (MLR9xx read it).
+    reproductions: dict[str, object] = field(default_factory=dict)

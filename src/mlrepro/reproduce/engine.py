@@ -96,6 +96,9 @@ def reproduce_run(
         for attempt in range(max(repeats, 1)):
             name = f"reproduce-{original.run_name or run_id[:8]}" + (f"-{attempt + 1}" if repeats > 1 else "")
             new_id = store.create_run(original.experiment_id, name, {REPRODUCES_TAG: run_id})
+            if plan.source == "mlproject":
+                # `mlflow run` logs the params in its launcher, not in the training code: so do we.
+                store.log_params(new_id, dict(original.params))
             env = child_env(os.environ, {**plan.env, "MLFLOW_TRACKING_URI": store.uri, "MLFLOW_RUN_ID": new_id})
             for variable in _THREAD_VARIABLES:  # unset at the original run: unset now, whatever this shell says
                 if original.tags.get(f"mlrepro.threads.{variable}") == "unset":

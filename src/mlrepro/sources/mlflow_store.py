@@ -239,6 +239,16 @@ class MlflowStore:
         except Exception as exc:
             raise TrackingStoreError(f"run {run_id}: cannot end it: {_short(exc)}") from None
 
+    def log_params(self, run_id: str, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        try:
+            items = [Param(k, v) for k, v in params.items()]
+            for start in range(0, len(items), 100):  # log_batch takes at most 100 params
+                self._client.log_batch(run_id, params=items[start : start + 100])
+        except Exception as exc:
+            raise TrackingStoreError(f"run {run_id}: cannot log params: {_short(exc)}") from None
+
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 

@@ -1,0 +1,69 @@
+"""Reproduction (MLR9xx): verdicts of re-executions that ``audit --reproduce`` ran.
+
+The checks only read ``ctx.reproductions``, which the bulk step fills; a plain audit leaves
+it empty, so these rules never fire and the audit stays read-only. The verdicts are read by
+attribute (``verdict``, ``comparison``, ``differences``, ``notes``, ``attempts``), so this
+module needs nothing from the reproduce package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mlrepro.audit.checks import run_check
+from mlrepro.audit.context import AuditContext
+from mlrepro.records import RunRecord
+
+# Enough to point at the cause without turning one finding into a page.
+_MAX_ITEMS = 3
+
+
+def _ids(result: object) -> str:
+    ids = [getattr(a, "run_id", "") for a in getattr(result, "attempts", None) or ()]
+    return f" (reproduction run {', '.join(ids)})" if ids else ""
+
+
+def _number(value: object) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+@run_check
+def reproduction_diverged(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
+    """MLR901: re-executed at its commit, the run's metrics came back different."""
+    result = ctx.reproductions.get(run.run_id)
+    if result is None or getattr(result, "verdict", None) != "diverged":
+        return
+    comparison = getattr(result, "comparison", None)
+    off = [m for m in getattr(comparison, "metrics", ()) if getattr(m, "within_tolerance", True) is False]
+    parts = []
+    for m in off[:_MAX_ITEMS]:
+        rel = f", rel diff {m.rel_diff:.3g}" if getattr(m, "rel_diff", None) is not None else ""
+        parts.append(f"{m.name} {_number(m.original)} -> {_number(m.reproduced)} ({m.outcome}{rel})")
+    if len(off) > _MAX_ITEMS:
+        parts.append(f"{len(off) - _MAX_ITEMS} more")
+    message = "re-executed at its commit, the metrics diverged" + _ids(result)
+    if parts:
+        message += ": " + "; ".join(parts)
+    causes = list(getattr(result, "differences", None) or ())[:_MAX_ITEMS]
+    if causes:
+        message += "; likely causes: " + "; ".join(causes)
+    yield message
+
+
+@run_check
+def reproduction_failed(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
+    """MLR902: the re-execution did not complete (could not start, non-zero exit, timeout, no metrics)."""
+    result = ctx.reproductions.get(run.run_id)
+    if result is None or getattr(result, "verdict", None) != "failed":
+        return
+    notes = list(getattr(result, "notes", None) or ())
+    reasons = [n for n in notes if not n.startswith(("PYTHONHASHSEED", "thread settings"))][:_MAX_ITEMS] or notes[:1]
+    message = "re-executed at its commit, the run did not reproduce" + _ids(result)
+    if reasons:
+        message += ": " + "; ".join(reasons)
+    attempts = getattr(result, "attempts", None) or ()
+    tail = getattr(getattr(attempts[-1], "execution", None), "log_tail", "") if attempts else ""
+    last = next((line.strip() for line in reversed(tail.splitlines()) if line.strip()), "")
+    if last:
+        message += f"; last output line: {last[:200]}"
+    yield message

@@ -1,0 +1,51 @@
+"""MLR902 on real runs: a script that crashes at its own commit, and a run nobody can start
+again, through `mlrepro audit --reproduce` (several at once with --jobs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from audit_helpers import Store, audit_json, codes_by_run, findings_of
+from test_mlr901_reproduction_diverged import (
+    SELECT,
+    project,
+    reproductions_of,
+    train,
+    worktrees,
+)
+
+
+def test_a_run_that_crashes_at_its_commit_fails_with_jobs_2(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    seeded = train(store, repo)
+    unseeded = train(store, repo, seed="None")
+    crashing = train(store, repo, after='sys.exit("data loader died")', succeeds=False)
+    code, findings = audit_json(store, repo.path, "--reproduce", "--jobs", "2", *SELECT)
+    assert code == 1
+    assert codes_by_run(findings) == {seeded: {"MLR701"}, unseeded: {"MLR701", "MLR901"}, crashing: {"MLR701", "MLR902"}}
+    [failed] = findings_of(findings, "MLR902")
+    assert "the re-executed command exited with a non-zero status" in failed["message"]
+    assert failed["message"].endswith("last output line: data loader died")
+    assert set(reproductions_of(store)) == {seeded, unseeded, crashing}
+    assert len(worktrees(repo)) == 1
+
+
+def test_a_run_that_cannot_be_started_again_fails_with_the_reason(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    bare = store.run(name="no-command")  # created by the client: no commit, no command
+    code, findings = audit_json(store, repo.path, "--reproduce", *SELECT)
+    assert code == 1
+    assert codes_by_run(findings) == {bare: {"MLR701", "MLR902"}}
+    [failed] = findings_of(findings, "MLR902")
+    assert "no git commit recorded" in failed["message"]
+    assert reproductions_of(store) == {}
+
+
+def test_reproduce_needs_a_git_repository(tmp_path: Path, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    store.run(name="no-command")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    code, findings = audit_json(store, outside, "--reproduce", *SELECT)
+    assert (code, findings) == (2, [])
+    assert "--reproduce needs the runs' git repository" in capsys.readouterr().err

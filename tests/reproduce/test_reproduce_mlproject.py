@@ -1,0 +1,90 @@
+"""`mlrepro reproduce` of a run made by MLflow Projects for real: `mlflow run` on a committed,
+pushed repository with an ``MLproject`` file, then the real CLI re-executes it in a fresh
+process from the entry point the run's tags name."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from audit_helpers import Store, git, init_repo
+
+MLPROJECT = """\
+name: demo
+entry_points:
+  main:
+    parameters:
+      alpha: {type: float, default: 0.5}
+      seed: {type: int, default: 1}
+    command: "python train.py --alpha {alpha} --seed {seed}"
+"""
+
+# MLflow Projects logs the parameters itself: the script only logs metrics, as such scripts
+# usually do. It prints its argv so that the test sees what the process really received.
+TRAIN = """\
+import argparse
+import sys
+
+import mlflow
+import numpy as np
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--alpha", required=True)
+parser.add_argument("--seed", type=int, required=True)
+args = parser.parse_args()
+print("ARGV", sys.argv[1:])
+noise = np.random.default_rng(args.seed).normal(0, 1, 1000)
+with mlflow.start_run():
+    mlflow.log_metric("loss", float(np.mean((noise * float(args.alpha)) ** 2)))
+    mlflow.log_metric("alpha_seen", float(args.alpha))
+"""
+
+
+def env_for(store: Store) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT", "PYTHONHASHSEED"))}
+    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "GIT_PYTHON_REFRESH": "quiet"})
+    # The MLproject says `python`: make that the interpreter that has mlflow and numpy.
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def test_a_run_made_by_mlflow_run_comes_back_identical_with_its_logged_strings(tmp_path: Path, store: Store) -> None:
+    repo = init_repo(tmp_path, {"MLproject": MLPROJECT, "train.py": TRAIN, ".gitignore": "mlruns/\nmlartifacts/\n"})
+    made = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", ".", "-e", "main", "--env-manager", "local", "-P", "alpha=.1", "-P", "seed=3", "--experiment-name", "x"],
+        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    [run] = store.client.search_runs([store.client.get_experiment_by_name("x").experiment_id])
+    run_id = str(run.info.run_id)
+    # What MLflow Projects recorded, not what this test wrote: the premise of the test.
+    assert run.data.tags["mlflow.project.entryPoint"] == "main"
+    assert run.data.tags["mlflow.source.type"] == "PROJECT"
+    assert run.data.tags["mlflow.source.git.commit"] == git(repo.path, "rev-parse", "HEAD")
+    assert run.data.params == {"alpha": ".1", "seed": "3"}
+    assert run.data.metrics["alpha_seen"] == 0.1
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json"],
+        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=600,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    result = json.loads(done.stdout)
+    assert (done.returncode, result["verdict"]) == (0, "identical"), result
+    assert result["params_match"] is True, result["differences"]
+    assert result["code"]["entry_point"] == "mlproject"
+    assert result["code"]["commit"] == git(repo.path, "rev-parse", "HEAD")
+    # The logged string, as one argument: not 0.1, not the 0.5 default, not a shell string.
+    command = result["command"]
+    assert command[1:] == ["train.py", "--alpha", ".1", "--seed", "3"], command
+    assert "ARGV ['--alpha', '.1', '--seed', '3']" in result["log_tail"]
+    [new_id] = result["reproduction_run_ids"]
+    reproduction = store.client.get_run(new_id)
+    assert reproduction.info.experiment_id == run.info.experiment_id
+    assert reproduction.data.tags["mlrepro.reproduces"] == run_id
+    assert reproduction.data.metrics == run.data.metrics
+    assert [line for line in git(repo.path, "worktree", "list", "--porcelain").splitlines() if line.startswith("worktree ")] == [f"worktree {repo.path}"]
+    assert git(repo.path, "status", "--porcelain") == ""
