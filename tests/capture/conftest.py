@@ -120,3 +120,14 @@ def training_script() -> Callable[..., str]:
 def run_training() -> Callable[..., Trained]:
     """``run_training(store, cwd, *argv, env=...)``: ``python <argv>`` in ``cwd``, the run it made."""
     return _run_training
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """seed_everything and tracked_run set MLREPRO_SEED and PYTHONHASHSEED in os.environ, as
+    they must for child processes: put the environment back so later tests' subprocesses do
+    not inherit a seed they never set."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
