@@ -14,6 +14,7 @@ from mlrepro.formatters import Report
 if TYPE_CHECKING:
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.sources import AuditSources
+    from mlrepro.nightly.model import AuditDetails, NightlyReport
     from mlrepro.records import ModelVersionRecord, RunRecord
 
 # The rules whose checks read reproduction verdicts (rules/MLR9xx.yaml).
@@ -66,6 +67,7 @@ def audit_report(
     max_reproductions: int | None = None,
     jobs: int = 1,
     timeout: float = 3600.0,
+    details: AuditDetails | None = None,
 ) -> Report:
     """Audit the runs and registered models of one tracking store. ``incremental``: only runs
     started, ended or still running since the previous incremental audit of the same store
@@ -74,7 +76,11 @@ def audit_report(
     ``reproduce``: then re-execute the runs behind served model versions and the runs with
     error findings (at most ``max_reproductions``, ``jobs`` at a time, each killed after
     ``timeout`` seconds) and add their verdicts (MLR901, MLR902). This writes new runs to the
-    store; without it the audit is read-only."""
+    store; without it the audit is read-only.
+
+    ``details``: filled with what the audit saw besides findings (the runs, the model
+    versions, the reproductions, the redacted store URI, the repository's HEAD), for the
+    nightly report."""
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.policy import load_policy
     from mlrepro.audit.sources import open_sources
@@ -96,12 +102,16 @@ def audit_report(
         if sources.context.repo is None:
             raise ValueError("--reproduce needs the runs' git repository: run inside it or pass --repo")
         runs = list(runs)  # looked at again after the reproductions
+    if details is not None:
+        runs = list(runs)
     result = auditor.audit(runs, versions, sources.get_run)
     findings = result.findings
     if reproduce:
         findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout)
     if incremental:
         save_state(sources.store.uri, started)
+    if details is not None:
+        _fill_details(details, sources, runs, versions)
     return Report(
         findings=findings,
         rules=tuple(auditor.rules[code] for code in sorted(auditor.enabled)),
@@ -137,3 +147,56 @@ def _add_reproductions(
         if run is not None:
             extra.extend(f for f in auditor.audit_run(run) if f.code in REPRODUCTION_CODES)
     return sort_findings([*findings, *extra])
+
+
+def _fill_details(details: AuditDetails, sources: AuditSources, runs: Sequence[RunRecord], versions: Sequence[ModelVersionRecord]) -> None:
+    from mlrepro.sources.mlflow_store import redact
+
+    details.tracking_uri = redact(sources.store.uri)
+    details.runs = list(runs)
+    details.versions = list(versions)
+    details.reproductions = dict(sources.context.reproductions)
+    repo = sources.context.repo
+    if repo is not None:
+        details.repo_root = repo.root
+        # GitRepo.resolve; a repository without commits has no HEAD to show.
+        details.repo_commit = repo.resolve("HEAD") if hasattr(repo, "resolve") else None
+
+
+def nightly_report(
+    cwd: Path,
+    output: Path,
+    tracking_uri: str | None = None,
+    repo: Path | None = None,
+    history: Path | None = None,
+    reproduce: bool = False,
+    max_reproductions: int | None = None,
+    json_path: Path | None = None,
+    junit_path: Path | None = None,
+    config: Path | None = None,
+    now: datetime | None = None,
+) -> NightlyReport:
+    """The nightly job: audit (and with ``reproduce``, re-execute the audit's candidates), save
+    the night's result as JSON in ``history`` (one file per date; the same night again replaces
+    its file), and write one self-contained HTML page to ``output`` with trends over the nights
+    in ``history``; ``json_path`` and ``junit_path`` get the audit in those formats too."""
+    from mlrepro.formatters import render
+    from mlrepro.formatters.html_format import render_page
+    from mlrepro.nightly.history import load_history, save_night
+    from mlrepro.nightly.model import AuditDetails, NightlyReport
+    from mlrepro.nightly.snapshot import build_night, page_context
+
+    details = AuditDetails()
+    report = audit_report(cwd, tracking_uri, repo=repo, config=config, reproduce=reproduce, max_reproductions=max_reproductions, details=details)
+    moment = now or datetime.now(timezone.utc)
+    settings = resolve_settings(cwd, config)
+    night = build_night(report, details, moment, settings)
+    previous = load_history(history, before=night["date"]) if history is not None else []
+    if history is not None:
+        save_night(history, night)
+    html = render_page(page_context(night, previous))
+    for path, text in ((output, html), (json_path, render("json", report) if json_path else None), (junit_path, render("junit", report) if junit_path else None)):
+        if path is not None and text is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    return NightlyReport(report=report, html_path=output, summary=night["summary"], night=night)

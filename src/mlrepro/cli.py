@@ -237,6 +237,41 @@ def reproduce(
     sys.exit(_guard(run, verbose))
 
 
+@cli.command()
+@click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default as for audit).")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the runs' code (default: the one around the current directory).")
+@click.option("--reproduce", is_flag=True, help="Re-execute served models' runs and runs with error findings (writes new runs to the store).")
+@click.option("--max-reproductions", type=click.IntRange(min=0), metavar="N", help="With --reproduce: re-execute at most N runs.")
+@click.option("--history", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Keep each night's result here (one JSON file per date) and chart the trend over them.")
+@click.option("--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JSON (audit's --output-format json).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JUnit XML.")
+@click.option("--fail-on", type=click.Choice(["note", "warning", "error"]), help="Exit 1 only for findings at or above this level (default: [tool.mlrepro.audit] fail-on, else note).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
+def report(
+    tracking_uri: str | None, repo: Path | None, reproduce: bool, max_reproductions: int | None, history: Path | None,
+    output: Path, json_path: Path | None, junit_path: Path | None, fail_on: str | None, config_file: Path | None, verbose: bool,
+) -> None:
+    """Audit (and optionally reproduce) and write one self-contained HTML report with trends over nights."""
+
+    def run() -> int:
+        from mlrepro.api import nightly_report
+        from mlrepro.findings import Severity
+
+        if max_reproductions is not None and not reproduce:
+            raise UsageFailure("--max-reproductions needs --reproduce")
+        result = nightly_report(
+            Path.cwd(), output, tracking_uri, repo, history, reproduce, max_reproductions, json_path, junit_path, config_file,
+        )
+        level = fail_on or result.report.fail_on
+        threshold = Severity.INFO if level == "note" else Severity.parse(level)
+        failing = [f for f in result.report.findings if f.severity.rank >= threshold.rank]
+        return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+    sys.exit(_guard(run, verbose))
+
+
 def _progress_printer() -> Callable[[int], None]:
     """A one-line counter on stderr for long audits (only on a terminal)."""
 
