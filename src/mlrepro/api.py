@@ -14,6 +14,7 @@ from mlrepro.formatters import Report
 if TYPE_CHECKING:
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.sources import AuditSources
+    from mlrepro.demo.scenario import DemoResult
     from mlrepro.nightly.model import AuditDetails, NightlyReport
     from mlrepro.records import ModelVersionRecord, RunRecord
 
@@ -200,3 +201,13 @@ def nightly_report(
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     return NightlyReport(report=report, html_path=output, summary=night["summary"], night=night)
+
+
+def demo(directory: Path, progress: Callable[[str], None] | None = None) -> DemoResult:
+    """``mlrepro demo``: build a small team project in ``directory`` (new, empty, or a previous
+    demo, which is replaced), train its runs for real into a SQLite MLflow store with the classic
+    mistakes, then lint, audit, reproduce a good and an unseeded run (verdicts recorded on them)
+    and write ``report.html`` there. ``progress`` receives one line per step."""
+    from mlrepro.demo.scenario import build_demo
+
+    return build_demo(directory, progress)

@@ -272,6 +272,39 @@ def report(
     sys.exit(_guard(run, verbose))
 
 
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("mlrepro-demo"), show_default=True,
+              help="Where to build the demo: a new or empty directory, or a previous demo (which is replaced).")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
+def demo(directory: Path, verbose: bool) -> None:
+    """Build a small team project with real MLflow runs and the classic mistakes, then lint,
+    audit and reproduce it and write the HTML report. Needs `pip install 'mlrepro[demo]'`."""
+
+    def run() -> int:
+        from mlrepro.api import demo as build
+
+        click.echo(f"mlrepro demo: building a team project with its MLflow runs in {directory.resolve()} (about a minute)")
+        result = build(directory, lambda line: click.echo(f"  {line}"))
+        click.echo("")
+        click.echo(f"What the audit found ({len(result.audit.findings)} findings; `mlrepro audit` in {result.directory} shows them all):")
+        for demo_run in result.runs:
+            codes = ", ".join(result.codes(demo_run.key)) or "no findings"
+            click.echo(f"  {demo_run.key:<13} {codes}")
+        for version, key in result.versions.items():
+            codes = sorted({f.code for f in result.audit.findings if f.run and f.run.model == f"{result.model}/{version}"})
+            click.echo(f"  {'model v' + version:<13} {', '.join(codes) or 'no findings'} ({result.model} in production, from the {key} run)")
+        verdicts = ", ".join(f"{key} run {r.verdict}" for key, r in result.reproductions.items())
+        click.echo(f"Reproductions: {verdicts}.")
+        files = ", ".join(sorted({f.filename for f in result.lint.findings if f.filename})) or "no file"
+        click.echo(f"Lint: {len(result.lint.findings)} findings in {files} (`mlrepro lint` in {result.directory}).")
+        click.echo("")
+        click.echo(f"Report: {result.report_path}")
+        click.echo(f"Done in {result.seconds:.0f} s. Next: cd {result.directory} and try `mlrepro audit`, `mlrepro reproduce RUN_ID`, or open the report.")
+        return EXIT_CLEAN  # the findings are the point of the demo, not a failure
+
+    sys.exit(_guard(run, verbose))
+
+
 def _progress_printer() -> Callable[[int], None]:
     """A one-line counter on stderr for long audits (only on a terminal)."""
 

@@ -10,10 +10,11 @@ URI must name an existing file, and we check its schema is there before MLflow t
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +83,30 @@ def check_uri(uri: str) -> None:
 
 def _time(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc) if ms else None
+
+
+def create_sqlite_store(path: Path, experiments: Mapping[str, Path]) -> str:
+    """Create a new SQLite tracking database (MLflow migrates its schema: seconds) holding
+    ``experiments`` (name -> artifact directory), and return its URI. For a store that
+    several processes are about to write at once: each would otherwise try to create the
+    schema and the experiment itself, and all but one would fail."""
+    if path.exists():
+        raise TrackingStoreError(f"{path} already exists")
+    uri = f"sqlite:///{path}"
+    quiet = logging.getLogger("mlflow.store.db.utils")  # "Creating initial MLflow database tables..."
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        for name, artifacts in experiments.items():
+            client.create_experiment(name, artifact_location=artifacts.resolve().as_uri())
+    except Exception as exc:
+        raise TrackingStoreError(f"{uri}: cannot create the tracking store: {_short(exc)}") from None
+    finally:
+        quiet.setLevel(level)
+    return uri
 
 
 @dataclass(frozen=True)
