@@ -39,7 +39,7 @@ def demo_env() -> dict[str, str]:
 
 
 def run_demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlrepro", "demo", *args], cwd=cwd, env=demo_env(), capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "mlrepro", "demo", *args], check=False, cwd=cwd, env=demo_env(), capture_output=True, text=True, timeout=600)
 
 
 @dataclass
@@ -134,7 +134,7 @@ def test_the_repository_is_left_clean_pushed_and_linted(demo: Demo) -> None:
     assert len(git(demo.root, "worktree", "list").splitlines()) == 1, "the reproductions' worktrees are gone"
     assert re.search(r"Lint: [1-9]\d* findings in baseline\.py", demo.done.stdout)
     # The audit can be run again by hand from the demo directory, with no options.
-    again = subprocess.run([sys.executable, "-m", "mlrepro", "audit", "--output-format", "json", "-q"], cwd=demo.root, env=demo_env(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run([sys.executable, "-m", "mlrepro", "audit", "--output-format", "json", "-q"], check=False, cwd=demo.root, env=demo_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and {f["code"] for f in json.loads(again.stdout)} >= {"MLR504", "MLR704", "MLR707", "MLR801"}
 
 

@@ -77,9 +77,9 @@ class DemoProject:
         return f"sqlite:///{self.root / 'mlflow.db'}"
 
     def git(self, *args: str, cwd: Path | None = None) -> str:
-        command = ["git", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", *args]
+        command = ["git", "-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}", *args]
         try:
-            done = subprocess.run(command, cwd=cwd or self.root, env=git_env(), capture_output=True, text=True, timeout=_GIT_TIMEOUT)
+            done = subprocess.run(command, check=False, cwd=cwd or self.root, env=git_env(), capture_output=True, text=True, timeout=_GIT_TIMEOUT)
         except FileNotFoundError:
             raise DemoError("git is not installed: the demo builds a git repository (install git and run it again)") from None
         except subprocess.TimeoutExpired:

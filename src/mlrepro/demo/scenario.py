@@ -15,13 +15,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlrepro.demo.project import DemoError, DemoProject, create_project, prepare_directory
 from mlrepro.demo.training import Finished, Script, run_batch
 
 if TYPE_CHECKING:
     from mlrepro.formatters import Report
+    from mlrepro.nightly.model import NightlyReport
     from mlrepro.reproduce.engine import ReproResult
 
 MODEL = EXPERIMENT = "tumor-classifier"
@@ -80,7 +81,7 @@ class DemoResult:
     audit: Report
     reproductions: dict[str, ReproResult]  # run key -> verdict and metrics
     report_path: Path
-    nightly: Any  # api.NightlyReport: the report's summary
+    nightly: NightlyReport  # the report's summary and where the HTML went
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
 
