@@ -162,3 +162,10 @@ def test_a_previous_demo_is_replaced_and_a_file_is_refused(tmp_path: Path) -> No
     (tmp_path / "file").write_text("")
     with pytest.raises(DemoError, match="is a file"):
         prepare_directory(tmp_path / "file")
+
+
+def test_missing_packages_are_named_with_the_extra_to_install() -> None:
+    from mlrepro.demo.scenario import REQUIREMENTS, missing_packages
+
+    assert missing_packages() == []  # the test extra includes the demo extra
+    assert missing_packages({**REQUIREMENTS, "mlrepro_no_such_module": "no-such-package"}) == ["no-such-package"]

@@ -10,8 +10,9 @@ next to the reproductions, which check out their commit in worktrees of their ow
 
 from __future__ import annotations
 
+import importlib.util
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 MODEL = EXPERIMENT = "tumor-classifier"
 TEAM_TAGS = ("model_type=random_forest", "dataset_version=sklearn-breast-cancer", "team=diagnostics", "purpose=nightly retrain")
 REPRODUCTION_TIMEOUT_S = 300.0
+# What the demo's steps import (module -> the package that installs it): `mlrepro[demo]`.
+REQUIREMENTS = {"mlflow": "mlflow", "sklearn": "scikit-learn", "git": "GitPython", "jinja2": "Jinja2", "deepdiff": "deepdiff"}
 Progress = Callable[[str], None]
 
 
@@ -102,9 +105,18 @@ def _registered(done: Finished) -> str:
     return version
 
 
+def missing_packages(requirements: Mapping[str, str] = REQUIREMENTS) -> list[str]:
+    """The packages of ``requirements`` that are not installed (found without importing them)."""
+    return [package for module, package in requirements.items() if importlib.util.find_spec(module) is None]
+
+
 def build_demo(directory: Path, progress: Progress | None = None) -> DemoResult:
     """Build the project, make its runs for real, lint it, reproduce two runs (the verdicts
     recorded on them), then audit and write the HTML report into ``directory``."""
+    missing = missing_packages()
+    if missing:
+        # Before anything is written: a half-built demo would only hide the one thing to do.
+        raise DemoError(f"the demo needs {', '.join(missing)}: pip install 'mlrepro[demo]'")
     say = progress or (lambda message: None)
     started = time.monotonic()
     timings: dict[str, float] = {}
