@@ -41,6 +41,12 @@ def _finding(f: Finding) -> dict[str, Any]:
     }
 
 
+# What the history keeps of every finding: enough to tell new from resolved and to list them.
+# Fix hints, names and links are rule-level text, kept only for the runs the page details
+# (at 10,000 runs they would double a night's file).
+COMPACT = ("code", "severity", "message", "run_id", "run_name", "model")
+
+
 def finding_key(f: Mapping[str, Any]) -> tuple[str, str, str, str]:
     """What identifies a finding from one night to the next: code, run or model, message."""
     return (str(f["code"]), str(f.get("run_id") or ""), str(f.get("model") or ""), str(f["message"]))
@@ -99,7 +105,8 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
             "models_in_use": sum(1 for v in details.versions if v.in_use),
             "reproductions": {k: outcome_counts.get(k, 0) for k in ("reproduced", "diverged", "failed")},
         },
-        "findings": findings,
+        "findings": [{k: f[k] for k in COMPACT} for f in findings],
+        "registry_findings": [f for f in findings if f["model"]][:CHANGES],
         "rules": _rules(report, findings),
         "experiments": _experiments(runs, by_run),
         "runs": _run_details(runs, by_run),
@@ -114,7 +121,7 @@ def _rules(report: Report, findings: Sequence[Mapping[str, Any]]) -> list[dict[s
     counts = Counter(f["code"] for f in findings)
     runs: dict[str, set[str]] = {}
     for f in findings:
-        runs.setdefault(f["code"], set()).add(f["run_id"] or f["model"] or "")
+        runs.setdefault(f["code"], set()).add(f["model"] or f["run_id"] or "")
     rows = [
         {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary, "url": r.url,
          "findings": counts.get(r.code, 0), "subjects": len(runs.get(r.code, ()))}
@@ -176,6 +183,7 @@ def _run_details(runs: Sequence[Any], by_run: Mapping[str, list[dict[str, Any]]]
             "system_tags": sorted(((k, _clip(v)) for k, v in run.tags.items() if k.startswith("mlflow.") and k != "mlflow.runName"), key=lambda kv: kv[0]),
             "params": sorted(((k, _clip(v)) for k, v in run.params.items()), key=lambda kv: kv[0]),
             "metrics": sorted(run.metrics.items()),
+            "findings": found,
         })
     return rows
 
@@ -214,12 +222,7 @@ def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
         now_keys = {finding_key(f) for f in night["findings"]}
         new = [f for f in night["findings"] if finding_key(f) not in old_keys]
         resolved = [f for f in before.get("findings", []) if finding_key(f) not in now_keys]
-    findings_by_run: dict[str, list[dict[str, Any]]] = {}
-    shown = {r["run_id"] for r in night["runs"]}
-    for f in night["findings"]:
-        if f["run_id"] in shown and not f["model"]:
-            findings_by_run.setdefault(f["run_id"], []).append(f)
-    model_findings = [f for f in night["findings"] if f["model"]]
+    registry_total = sum(1 for f in night["findings"] if f["model"])
     return {
         "night": night,
         "summary": night["summary"],
@@ -227,6 +230,5 @@ def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
         "trend": [{"date": n["date"], "findings": n["summary"]["findings"], "score": n["summary"]["score"], "runs": n["summary"]["runs"]} for n in nights],
         "new": new[:CHANGES], "new_total": len(new),
         "resolved": resolved[:CHANGES], "resolved_total": len(resolved),
-        "findings_by_run": findings_by_run,
-        "model_findings": model_findings[:CHANGES], "model_findings_total": len(model_findings),
+        "model_findings": night["registry_findings"], "model_findings_total": registry_total,
     }
