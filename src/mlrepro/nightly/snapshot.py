@@ -175,6 +175,8 @@ def _run_details(runs: Sequence[Any], by_run: Mapping[str, list[dict[str, Any]]]
             "name": run.run_name,
             "experiment": run.experiment_name or run.experiment_id,
             "status": run.status,
+            # mlrepro's own re-executions are audited like any run: say what they reproduce.
+            "reproduces": run.tags.get(repro.REPRODUCES_TAG),
             "start_time": run.start_time.isoformat(timespec="seconds") if run.start_time else None,
             "worst": _worst(f["severity"] for f in found),
             "counts": {s: sum(1 for f in found if f["severity"] == s) for s in SEVERITIES},
