@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audit_speed import CACHE, build_store  # noqa: E402 - the one 10k-run store builder
+from audit_speed import CACHE, build_store  # the one 10k-run store builder (after the path insert)
 
 MAX_SECONDS, MAX_BYTES = 10.0, 5 * 1024 * 1024
 

@@ -45,7 +45,7 @@ def _env(store: Store) -> dict[str, str]:
 
 
 def _train(store: Store, cwd: Path, *args: str) -> str:
-    done = subprocess.run([sys.executable, "train.py", *args], cwd=cwd, env=_env(store), capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "train.py", *args], check=False, cwd=cwd, env=_env(store), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)
     return str(run.info.run_id)

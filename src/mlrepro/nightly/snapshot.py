@@ -21,6 +21,7 @@ from mlrepro.nightly.model import SCHEMA, AuditDetails, Night
 from mlrepro.reproduce.compare import Tolerance
 
 RUN_DETAILS = 200
+EXPERIMENTS = 200
 CHANGES = 100
 TREND_NIGHTS = 60
 MAX_VALUE_CHARS = 300  # a tag holding a whole file would bloat the page: show its start
@@ -32,10 +33,16 @@ def _clip(value: str) -> str:
     return value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS] + f"… ({len(value)} characters)"
 
 
+def safe_url(url: str | None) -> str | None:
+    """A link target the page may carry: web pages, and team rule files (file:). Escaping
+    makes a URL harmless as text, not as an href: a ``javascript:`` one stays out."""
+    return url if url and url.split(":", 1)[0].lower() in ("http", "https", "file") else None
+
+
 def _finding(f: Finding) -> dict[str, Any]:
     run = f.run or RunRef()
     return {
-        "code": f.code, "name": f.name, "severity": f.severity.value, "message": f.message, "fix": f.fix, "url": f.url,
+        "code": f.code, "name": f.name, "severity": f.severity.value, "message": f.message, "fix": f.fix, "url": safe_url(f.url),
         "run_id": run.run_id, "experiment_id": run.experiment_id, "model": run.model,
         "run_name": run.run_name, "experiment_name": run.experiment_name,
     }
@@ -99,6 +106,7 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
             "runs": len(runs),
             "runs_with_errors": len(with_errors),
             "runs_with_findings": sum(1 for r in runs if r.run_id in by_run),
+            "experiments": len({r.experiment_id for r in runs}),
             # Share of runs with no error-level finding; None when there is nothing to score.
             "score": round(1 - len(with_errors) / len(runs), 4) if runs else None,
             "findings": {s: severity_counts.get(s, 0) for s in SEVERITIES},
@@ -108,7 +116,7 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
         "findings": [{k: f[k] for k in COMPACT} for f in findings],
         "registry_findings": [f for f in findings if f["model"]][:CHANGES],
         "rules": _rules(report, findings),
-        "experiments": _experiments(runs, by_run),
+        "experiments": _experiments(runs, by_run)[:EXPERIMENTS],
         "runs": _run_details(runs, by_run),
         "models": _models(details, findings, by_run, verdict_by_run),
         "reproductions": reproductions,
@@ -123,7 +131,7 @@ def _rules(report: Report, findings: Sequence[Mapping[str, Any]]) -> list[dict[s
     for f in findings:
         runs.setdefault(f["code"], set()).add(f["model"] or f["run_id"] or "")
     rows = [
-        {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary, "url": r.url,
+        {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary, "url": safe_url(r.url),
          "findings": counts.get(r.code, 0), "subjects": len(runs.get(r.code, ()))}
         for r in report.rules
     ]
