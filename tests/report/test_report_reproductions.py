@@ -18,22 +18,20 @@ from conftest import Report
 from mlrepro.cli import main
 from report_page import parse
 
+# NumPy only (no scikit-learn import): four runs of this script (two trainings, two
+# re-executions) are most of the test's time.
 TRAIN = """\
 import sys
 
 import mlflow
 import numpy as np
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 SEED = int(sys.argv[1]) if len(sys.argv) > 1 else None
-X, y = load_iris(return_X_y=True)
-noise = np.random.default_rng(SEED).normal(0, 0.5, X.shape)
+noise = np.random.default_rng(SEED).normal(0, 0.5, 1000)
 with mlflow.start_run():
     if SEED is not None:
         mlflow.log_param("seed", SEED)
-    model = LogisticRegression(max_iter=200).fit(X + noise, y)
-    mlflow.log_metric("accuracy", model.score(X + noise, y))
+    mlflow.log_metric("accuracy", float((noise > -0.6).mean()))
     mlflow.log_metric("noise_mean", float(noise.mean()))
 """
 
