@@ -182,11 +182,12 @@ def nightly_report(
     its file), and write one self-contained HTML page to ``output`` with trends over the nights
     in ``history``; ``json_path`` and ``junit_path`` get the audit in those formats too."""
     from mlrepro.formatters import render
-    from mlrepro.formatters.html_format import render_page
+    from mlrepro.formatters.html_format import render_page, require_jinja2
     from mlrepro.nightly.history import load_history, save_night
     from mlrepro.nightly.model import AuditDetails, NightlyReport
     from mlrepro.nightly.snapshot import build_night, page_context
 
+    require_jinja2()
     details = AuditDetails()
     report = audit_report(cwd, tracking_uri, repo=repo, config=config, reproduce=reproduce, max_reproductions=max_reproductions, details=details)
     moment = now or datetime.now(timezone.utc)

@@ -246,24 +246,29 @@ def reproduce(
 @click.option("--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JSON (audit's --output-format json).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JUnit XML.")
+@click.option("--sarif", "sarif_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as SARIF 2.1.0 (for code scanning).")
 @click.option("--fail-on", type=click.Choice(["note", "warning", "error"]), help="Exit 1 only for findings at or above this level (default: [tool.mlrepro.audit] fail-on, else note).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def report(
     tracking_uri: str | None, repo: Path | None, reproduce: bool, max_reproductions: int | None, history: Path | None,
-    output: Path, json_path: Path | None, junit_path: Path | None, fail_on: str | None, config_file: Path | None, verbose: bool,
+    output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
+    config_file: Path | None, verbose: bool,
 ) -> None:
     """Audit (and optionally reproduce) and write one self-contained HTML report with trends over nights."""
 
     def run() -> int:
         from mlrepro.api import nightly_report
         from mlrepro.findings import Severity
+        from mlrepro.formatters import render
 
         if max_reproductions is not None and not reproduce:
             raise UsageFailure("--max-reproductions needs --reproduce")
         result = nightly_report(
             Path.cwd(), output, tracking_uri, repo, history, reproduce, max_reproductions, json_path, junit_path, config_file,
         )
+        if sarif_path is not None:
+            _emit(render("sarif", result.report), sarif_path)
         level = fail_on or result.report.fail_on
         threshold = Severity.INFO if level == "note" else Severity.parse(level)
         failing = [f for f in result.report.findings if f.severity.rank >= threshold.rank]

@@ -22,12 +22,19 @@ def _short(sha: str | None, length: int = 12) -> str:
     return (sha or "")[:length]
 
 
+def require_jinja2() -> None:
+    """Fail before the audit (and any reproduction) runs, not after, when Jinja2 is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("jinja2") is None:
+        raise ValueError("the HTML report needs Jinja2: pip install 'mlrepro[report]'")
+
+
 def render_page(context: dict[str, Any]) -> str:
     """Render the page from ``nightly.snapshot.page_context`` data."""
-    try:
-        import jinja2
-    except ImportError:
-        raise ValueError("the HTML report needs Jinja2: pip install 'mlrepro[report]'") from None
+    require_jinja2()
+    import jinja2
+
     from mlrepro.nightly import charts
 
     env = jinja2.Environment(

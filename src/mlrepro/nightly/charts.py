@@ -81,11 +81,11 @@ def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
 
 
-def reproduction_chart(metrics: Sequence[Mapping[str, Any]], width: int = 560) -> dict[str, Any]:
+def reproduction_chart(metrics: Sequence[Mapping[str, Any]], width: int = 900) -> dict[str, Any]:
     """One row per metric, each on its own scale centred on the original value: the tolerance
     band around it, the original (a diamond) and each reproduced value (a dot). Metrics of
     different magnitudes (accuracy, loss, seconds) cannot share one axis honestly."""
-    label_w, value_w, row_h, top = 150, 150, 30, 8
+    label_w, value_w, row_h, top = 150, 280, 38, 6
     track_l, track_r = label_w, width - value_w
     centre = (track_l + track_r) / 2
     half = (track_r - track_l) / 2 - 8
@@ -95,8 +95,11 @@ def reproduction_chart(metrics: Sequence[Mapping[str, Any]], width: int = 560) -
         values = [_finite(v) for v in metric.get("reproduced", [])]
         band = _finite(metric.get("band")) or 0.0
         y = top + i * row_h + row_h / 2
-        spread = max([abs(v - original) for v in values if v is not None and original is not None] + [band, 0.0])
-        scale = half / (spread * 1.25) if spread > 0 else 0.0
+        # At least ±1 % of the original: an identical run must not blow a 1e-9 band up to the
+        # whole track. The ends of the track are labelled with the offset they stand for.
+        floor = abs(original) * 0.01 if original else 1e-12
+        spread = max([abs(v - original) for v in values if v is not None and original is not None] + [band, floor])
+        scale = half / (spread * 1.25)
         dots = [{"x": round(centre + (v - original) * scale, 1), "title": f"reproduced {v:.6g}"}
                 for v in values if v is not None and original is not None]
         rows.append({
@@ -105,6 +108,7 @@ def reproduction_chart(metrics: Sequence[Mapping[str, Any]], width: int = 560) -
             # The band stays visible (2 px) even when the tolerance is 1e-9 of the value.
             "band_x": round(centre - max(band * scale, 1), 1), "band_w": round(max(2 * band * scale, 2), 1),
             "dots": dots,
+            "span": f"{spread * 1.25:.2g}",
             "text": _value_text(metric.get("original"), metric.get("reproduced", [])),
         })
     return {"width": width, "height": top * 2 + max(len(rows), 1) * row_h, "centre": round(centre, 1),

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mlrepro.records import RunRecord
+
 # _tolerance_for: the same per-metric lookup (exact name, then glob) that `mlrepro reproduce` applies.
 from mlrepro.reproduce.compare import Tolerance, _tolerance_for, compare_metrics
 

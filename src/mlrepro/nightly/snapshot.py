@@ -21,6 +21,7 @@ from mlrepro.nightly.model import SCHEMA, AuditDetails, Night
 from mlrepro.reproduce.compare import Tolerance
 
 RUN_DETAILS = 200
+EXPERIMENTS = 200
 CHANGES = 100
 TREND_NIGHTS = 60
 MAX_VALUE_CHARS = 300  # a tag holding a whole file would bloat the page: show its start
@@ -32,13 +33,25 @@ def _clip(value: str) -> str:
     return value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS] + f"… ({len(value)} characters)"
 
 
+def safe_url(url: str | None) -> str | None:
+    """A link target the page may carry: web pages, and team rule files (file:). Escaping
+    makes a URL harmless as text, not as an href: a ``javascript:`` one stays out."""
+    return url if url and url.split(":", 1)[0].lower() in ("http", "https", "file") else None
+
+
 def _finding(f: Finding) -> dict[str, Any]:
     run = f.run or RunRef()
     return {
-        "code": f.code, "name": f.name, "severity": f.severity.value, "message": f.message, "fix": f.fix, "url": f.url,
+        "code": f.code, "name": f.name, "severity": f.severity.value, "message": f.message, "fix": f.fix, "url": safe_url(f.url),
         "run_id": run.run_id, "experiment_id": run.experiment_id, "model": run.model,
         "run_name": run.run_name, "experiment_name": run.experiment_name,
     }
+
+
+# What the history keeps of every finding: enough to tell new from resolved and to list them.
+# Fix hints, names and links are rule-level text, kept only for the runs the page details
+# (at 10,000 runs they would double a night's file).
+COMPACT = ("code", "severity", "message", "run_id", "run_name", "model")
 
 
 def finding_key(f: Mapping[str, Any]) -> tuple[str, str, str, str]:
@@ -93,15 +106,17 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
             "runs": len(runs),
             "runs_with_errors": len(with_errors),
             "runs_with_findings": sum(1 for r in runs if r.run_id in by_run),
+            "experiments": len({r.experiment_id for r in runs}),
             # Share of runs with no error-level finding; None when there is nothing to score.
             "score": round(1 - len(with_errors) / len(runs), 4) if runs else None,
             "findings": {s: severity_counts.get(s, 0) for s in SEVERITIES},
             "models_in_use": sum(1 for v in details.versions if v.in_use),
             "reproductions": {k: outcome_counts.get(k, 0) for k in ("reproduced", "diverged", "failed")},
         },
-        "findings": findings,
+        "findings": [{k: f[k] for k in COMPACT} for f in findings],
+        "registry_findings": [f for f in findings if f["model"]][:CHANGES],
         "rules": _rules(report, findings),
-        "experiments": _experiments(runs, by_run),
+        "experiments": _experiments(runs, by_run)[:EXPERIMENTS],
         "runs": _run_details(runs, by_run),
         "models": _models(details, findings, by_run, verdict_by_run),
         "reproductions": reproductions,
@@ -114,9 +129,9 @@ def _rules(report: Report, findings: Sequence[Mapping[str, Any]]) -> list[dict[s
     counts = Counter(f["code"] for f in findings)
     runs: dict[str, set[str]] = {}
     for f in findings:
-        runs.setdefault(f["code"], set()).add(f["run_id"] or f["model"] or "")
+        runs.setdefault(f["code"], set()).add(f["model"] or f["run_id"] or "")
     rows = [
-        {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary, "url": r.url,
+        {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary, "url": safe_url(r.url),
          "findings": counts.get(r.code, 0), "subjects": len(runs.get(r.code, ()))}
         for r in report.rules
     ]
@@ -168,6 +183,8 @@ def _run_details(runs: Sequence[Any], by_run: Mapping[str, list[dict[str, Any]]]
             "name": run.run_name,
             "experiment": run.experiment_name or run.experiment_id,
             "status": run.status,
+            # mlrepro's own re-executions are audited like any run: say what they reproduce.
+            "reproduces": run.tags.get(repro.REPRODUCES_TAG),
             "start_time": run.start_time.isoformat(timespec="seconds") if run.start_time else None,
             "worst": _worst(f["severity"] for f in found),
             "counts": {s: sum(1 for f in found if f["severity"] == s) for s in SEVERITIES},
@@ -176,6 +193,7 @@ def _run_details(runs: Sequence[Any], by_run: Mapping[str, list[dict[str, Any]]]
             "system_tags": sorted(((k, _clip(v)) for k, v in run.tags.items() if k.startswith("mlflow.") and k != "mlflow.runName"), key=lambda kv: kv[0]),
             "params": sorted(((k, _clip(v)) for k, v in run.params.items()), key=lambda kv: kv[0]),
             "metrics": sorted(run.metrics.items()),
+            "findings": found,
         })
     return rows
 
@@ -214,12 +232,7 @@ def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
         now_keys = {finding_key(f) for f in night["findings"]}
         new = [f for f in night["findings"] if finding_key(f) not in old_keys]
         resolved = [f for f in before.get("findings", []) if finding_key(f) not in now_keys]
-    findings_by_run: dict[str, list[dict[str, Any]]] = {}
-    shown = {r["run_id"] for r in night["runs"]}
-    for f in night["findings"]:
-        if f["run_id"] in shown and not f["model"]:
-            findings_by_run.setdefault(f["run_id"], []).append(f)
-    model_findings = [f for f in night["findings"] if f["model"]]
+    registry_total = sum(1 for f in night["findings"] if f["model"])
     return {
         "night": night,
         "summary": night["summary"],
@@ -227,6 +240,5 @@ def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
         "trend": [{"date": n["date"], "findings": n["summary"]["findings"], "score": n["summary"]["score"], "runs": n["summary"]["runs"]} for n in nights],
         "new": new[:CHANGES], "new_total": len(new),
         "resolved": resolved[:CHANGES], "resolved_total": len(resolved),
-        "findings_by_run": findings_by_run,
-        "model_findings": model_findings[:CHANGES], "model_findings_total": len(model_findings),
+        "model_findings": night["registry_findings"], "model_findings_total": registry_total,
     }
