@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from audit_helpers import Repo, Store, register
 from promote_helpers import aliases, promote, stage, version_tags
 
@@ -41,8 +40,8 @@ def test_a_flawed_runs_version_is_refused_and_nothing_changes(store: Store, repo
     assert aliases(store, "churn") == {"champion": good}
     assert "  audit: failed" in text
     assert "  blocking findings:" in text
-    assert re.search(r"^    MLR501 \[missing-git-commit\] ", text, re.M)
-    assert re.search(r"^    MLR701 \[missing-required-tags\] ", text, re.M)
+    assert re.search(r"^    MLR501 \[missing-git-commit\] ", text, re.MULTILINE)
+    assert re.search(r"^    MLR701 \[missing-required-tags\] ", text, re.MULTILINE)
     assert text.rstrip().endswith("not promoted: the audit gate failed; the registry is unchanged")
     code, result, _ = promote(store, repo.path, "churn", version, "--to", "champion")
     assert code == 1 and not result["passed"] and not result["applied"] and result["tags"] == {}

@@ -56,8 +56,7 @@ def resolve_target(to: str, stages_supported: bool) -> Target:
     """``production``/``staging`` (any case) name the legacy stages where the registry still has
     them, else the alias of that (lower-case) name; anything else is an alias."""
     value = to.strip()
-    if value.startswith("@"):
-        value = value[1:]
+    value = value.removeprefix("@")
     if not value or any(c.isspace() for c in value) or ":" in value or "/" in value:
         raise PromoteError(f"--to {to!r}: expected production, staging or an alias name")
     stage = next((s for s in trail.STAGES if s.lower() == value.lower()), None)
@@ -75,7 +74,7 @@ class PromotionRequest:
     must_beat: tuple[MetricThreshold, ...] = ()
     archive_previous: bool = False
     dry_run: bool = False
-    tolerance: Tolerance = Tolerance()
+    tolerance: Tolerance = field(default_factory=Tolerance)
     per_metric: Mapping[str, Tolerance] = field(default_factory=dict)
     timeout: float = 3600.0
     repo_root: Path | None = None  # needed by --reproduce only
