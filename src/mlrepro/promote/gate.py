@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlrepro.findings import Finding, Severity
+from mlrepro.findings import Finding, Severity, sort_findings
 from mlrepro.promote import trail
 from mlrepro.promote.threshold import MetricCheck, MetricThreshold, check
 from mlrepro.records import ModelVersionRecord, RunRecord
@@ -192,11 +192,13 @@ def run_gate(
 
 
 def _audit(result: PromotionResult, auditor: Auditor, run: RunRecord, version: ModelVersionRecord, fetch_run: Callable[[str], RunRecord | None]) -> None:
-    audited = auditor.audit([run], [version], fetch_run)
-    result.findings = audited.findings
-    result.blocking = [f for f in audited.findings if f.severity is Severity.ERROR and f.code not in _NOT_BLOCKING]
-    result.audit_digest = audit_digest(audited.findings)
-    others = len(audited.findings) - len(result.blocking)
+    # audit_run, not audit(): the engine skips reproduction runs in a store-wide audit, but a
+    # version registered from one is still judged here.
+    findings = sort_findings([*auditor.audit_run(run), *auditor.audit_models([version], fetch_run)])
+    result.findings = findings
+    result.blocking = [f for f in findings if f.severity is Severity.ERROR and f.code not in _NOT_BLOCKING]
+    result.audit_digest = audit_digest(findings)
+    others = len(findings) - len(result.blocking)
     details = [f"{len(result.blocking)} error-level finding(s), {others} other finding(s) on run {run.run_id}"]
     result.gates.append(GateOutcome("audit", FAILED if result.blocking else PASSED, details))
 

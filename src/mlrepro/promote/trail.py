@@ -4,14 +4,16 @@ I/O, so that audit checks may import them."""
 
 from __future__ import annotations
 
-PROMOTED_BY = "mlrepro.promoted_by"
-PROMOTED_AT = "mlrepro.promoted_at"
-GATE = "mlrepro.gate"
-AUDIT_DIGEST = "mlrepro.audit_digest"
-REPRODUCED = "mlrepro.reproduced"
+from mlrepro import tags
+
+PROMOTED_BY = tags.PROMOTED_BY
+PROMOTED_AT = tags.PROMOTED_AT
+GATE = tags.PROMOTION_GATE
+AUDIT_DIGEST = tags.AUDIT_DIGEST
+REPRODUCED = tags.PROMOTION_REPRODUCED
 # Where the gate sent the version ("@champion", "stage:Production"), comma-separated when it
 # was promoted more than once: an alias moved by hand onto a gated version is still ungated.
-PROMOTED_TO = "mlrepro.promoted_to"
+PROMOTED_TO = tags.PROMOTED_TO
 
 # Without these a version was not promoted through the gate.
 REQUIRED = (PROMOTED_BY, PROMOTED_AT, GATE, AUDIT_DIGEST)
