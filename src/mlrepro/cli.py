@@ -191,6 +191,16 @@ def _tolerance_option(values: Sequence[str]) -> dict[str, Any]:
     return parsed
 
 
+def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str, Any]:
+    """``[tool.mlrepro.reproduce.tolerances]``, then ``--tolerance`` (the command line wins)."""
+    configured = settings.section("reproduce").get("tolerances", {})
+    if not isinstance(configured, dict) or not all(isinstance(v, str) for v in configured.values()):
+        raise UsageFailure('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
+    per_metric = _tolerance_option([f"{k}={v}" for k, v in configured.items()])
+    per_metric.update(_tolerance_option(tolerances))
+    return per_metric
+
+
 @cli.command()
 @click.argument("run_id")
 @click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default as for audit).")
@@ -226,11 +236,7 @@ def reproduce(
         root = repo.resolve() if repo else find_work_tree(Path.cwd())
         if root is None or not (root / ".git").exists():
             raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
-        configured_tolerances = settings.section("reproduce").get("tolerances", {})
-        if not isinstance(configured_tolerances, dict) or not all(isinstance(v, str) for v in configured_tolerances.values()):
-            raise UsageFailure('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
-        per_metric = _tolerance_option([f"{k}={v}" for k, v in configured_tolerances.items()])
-        per_metric.update(_tolerance_option(tolerances))  # the command line wins
+        per_metric = _per_metric_tolerances(settings, tolerances)
         result = reproduce_run(store, run_id, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history)
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
@@ -281,11 +287,7 @@ def promote(
         from mlrepro.reproduce.compare import Tolerance
 
         settings = resolve_settings(Path.cwd(), config_file, isolated=isolated)
-        configured_tolerances = settings.section("reproduce").get("tolerances", {})
-        if not isinstance(configured_tolerances, dict) or not all(isinstance(v, str) for v in configured_tolerances.values()):
-            raise UsageFailure('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
-        per_metric = _tolerance_option([f"{k}={v}" for k, v in configured_tolerances.items()])
-        per_metric.update(_tolerance_option(tolerances))  # the command line wins
+        per_metric = _per_metric_tolerances(settings, tolerances)
         result = promote_version(
             Path.cwd(), model, version, to, tracking_uri=tracking_uri, repo=repo, reproduce=reproduce_run,
             must_beat=must_beat, archive_previous=archive_previous, dry_run=dry_run, tolerance=Tolerance(rtol, atol),

@@ -4,13 +4,11 @@ alias moves."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from audit_helpers import Store, init_repo, register
 from promote_helpers import aliases, promote, version_tags
+from training_helpers import run_training
 
 TRAIN = """\
 import mlflow
@@ -34,19 +32,15 @@ required-tags = ["dataset_version"]
 
 def test_a_seeded_run_is_reproduced_before_the_alias_moves(tmp_path: Path, store: Store) -> None:
     repo = init_repo(tmp_path, {"train.py": TRAIN, "pyproject.toml": CONFIG, ".gitignore": "mlruns/\nmlartifacts/\n"})
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT", "PYTHONHASHSEED", "MLREPRO_"))}
-    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "GIT_PYTHON_REFRESH": "quiet"})
-    done = subprocess.run([sys.executable, "train.py"], check=False, cwd=repo.path, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], max_results=1)
-    version = register(store.client, "regressor", run.info.run_id)
+    run_id = run_training(store, repo)
+    version = register(store.client, "regressor", run_id)
 
     code, result, err = promote(store, repo.path, "regressor", version, "--to", "champion", "--reproduce")
     assert code == 0, (result, err)
     assert [(g["name"], g["status"]) for g in result["gates"]] == [("audit", "passed"), ("reproduce", "passed")]
     [reproduction] = result["reproduction"]["run_ids"]
     assert result["reproduction"]["verdict"] == "identical"
-    assert store.client.get_run(reproduction).data.tags["mlrepro.reproduces"] == run.info.run_id
+    assert store.client.get_run(reproduction).data.tags["mlrepro.reproduces"] == run_id
     assert aliases(store, "regressor") == {"champion": version}
     tags = version_tags(store, "regressor", version)
     assert tags["mlrepro.gate"] == "audit,reproduce"
