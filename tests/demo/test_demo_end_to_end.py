@@ -24,8 +24,8 @@ KEYS = ("good", "oversized", "unseeded", "missing-tags", "crashed", "dirty")
 EXPECTED_CODES = {
     "good": set(),
     "oversized": {"MLR704"},
-    # MLR703: its own re-execution, same params and tags, logged other metrics.
-    "unseeded": {"MLR506", "MLR702", "MLR703"},
+    # MLR901: the verdict `reproduce --record` left on it.
+    "unseeded": {"MLR506", "MLR702", "MLR901"},
     "missing-tags": {"MLR506", "MLR601", "MLR701"},
     "crashed": {"MLR707"},
     "dirty": {"MLR504"},
@@ -110,7 +110,8 @@ def test_the_audit_finds_exactly_the_planted_mistakes(demo: Demo) -> None:
         else:
             by_run.setdefault(finding["run_id"], set()).add(finding["code"])
     assert {key: by_run.get(run_id, set()) for key, run_id in demo.runs.items()} == EXPECTED_CODES
-    assert by_run["tumor-classifier/1"] == {"MLR801"}
+    # Served from a run with errors, and put there by hand, around `mlrepro promote`.
+    assert by_run["tumor-classifier/1"] == {"MLR801", "MLR804"}
 
 
 def test_the_seeded_run_reproduces_and_the_unseeded_one_diverges(demo: Demo) -> None:
@@ -135,7 +136,7 @@ def test_the_repository_is_left_clean_pushed_and_linted(demo: Demo) -> None:
     assert re.search(r"Lint: [1-9]\d* findings in baseline\.py", demo.done.stdout)
     # The audit can be run again by hand from the demo directory, with no options.
     again = subprocess.run([sys.executable, "-m", "mlrepro", "audit", "--output-format", "json", "-q"], check=False, cwd=demo.root, env=demo_env(), capture_output=True, text=True, timeout=300)
-    assert again.returncode == 1 and {f["code"] for f in json.loads(again.stdout)} >= {"MLR504", "MLR704", "MLR707", "MLR801"}
+    assert again.returncode == 1 and {f["code"] for f in json.loads(again.stdout)} >= {"MLR504", "MLR704", "MLR707", "MLR801", "MLR901"}
 
 
 def test_a_non_empty_directory_that_is_no_demo_is_refused(tmp_path: Path) -> None:
