@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,16 +54,16 @@ def prepare_directory(path: Path) -> bool:
     return replaced
 
 
-def git_env() -> dict[str, str]:
-    """The user's git configuration minus what would change the demo's history or stop it
-    (a global hooks path, commit signing, an identity that is not set)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({
-        "GIT_AUTHOR_NAME": "Diagnostics Team", "GIT_AUTHOR_EMAIL": "diagnostics@example.com",
-        "GIT_COMMITTER_NAME": "Diagnostics Team", "GIT_COMMITTER_EMAIL": "diagnostics@example.com",
-        "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
-    })
-    return env
+# The demo's history has its own author, whatever the user's configuration says (or lacks),
+# and a user's commit signing or hooks path must not change it or stop it.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Diagnostics Team", "GIT_AUTHOR_EMAIL": "diagnostics@example.com",
+    "GIT_COMMITTER_NAME": "Diagnostics Team", "GIT_COMMITTER_EMAIL": "diagnostics@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_COUNT": "2",
+    "GIT_CONFIG_KEY_0": "commit.gpgsign", "GIT_CONFIG_VALUE_0": "false",
+    "GIT_CONFIG_KEY_1": "core.hooksPath", "GIT_CONFIG_VALUE_1": os.devnull,
+}
 
 
 @dataclass(frozen=True)
@@ -76,18 +75,17 @@ class DemoProject:
     def tracking_uri(self) -> str:
         return f"sqlite:///{self.root / 'mlflow.db'}"
 
-    def git(self, *args: str, cwd: Path | None = None) -> str:
-        command = ["git", "-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}", *args]
+    def git(self, *args: str) -> str:
+        """One git command in the project (GIT_DIR and friends from the caller's environment
+        would point it at another repository: none is inherited)."""
+        from mlrepro.sources.git_capture import GitCaptureError, run_git
+
+        inherited = tuple(key for key in os.environ if key.startswith("GIT_"))
         try:
-            done = subprocess.run(command, check=False, cwd=cwd or self.root, env=git_env(), capture_output=True, text=True, timeout=_GIT_TIMEOUT)
-        except FileNotFoundError:
-            raise DemoError("git is not installed: the demo builds a git repository (install git and run it again)") from None
-        except subprocess.TimeoutExpired:
-            raise DemoError(f"`git {' '.join(args)}` did not finish within {_GIT_TIMEOUT} s") from None
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise DemoError(f"`git {' '.join(args)}` failed in {cwd or self.root}: {last}")
-        return done.stdout.strip()
+            out = run_git(self.root, *args, env=GIT_ENV, timeout=_GIT_TIMEOUT, drop_env=inherited)
+        except GitCaptureError as exc:
+            raise DemoError(f"{exc} (the demo builds a git repository)") from None
+        return out.decode("utf-8", "replace").strip()
 
     def commit(self, message: str, push: bool = True) -> str:
         self.git("add", "-A")
