@@ -299,17 +299,20 @@ def demo(directory: Path, verbose: bool) -> None:
         click.echo(f"mlrepro demo: building a team project with its MLflow runs in {directory.resolve()} (about a minute)")
         result = build(directory, lambda line: click.echo(f"  {line}"))
         click.echo("")
+        names = {f.code: f"{f.code} {f.name}" for f in (*result.audit.findings, *result.lint.findings)}
         click.echo(f"What the audit found ({len(result.audit.findings)} findings; `mlrepro audit` in {result.directory} shows them all):")
         for demo_run in result.runs:
-            codes = ", ".join(result.codes(demo_run.key)) or "no findings"
+            codes = ", ".join(names[code] for code in result.codes(demo_run.key)) or "no findings"
             click.echo(f"  {demo_run.key:<13} {codes}")
         for version, key in result.versions.items():
             codes = sorted({f.code for f in result.audit.findings if f.run and f.run.model == f"{result.model}/{version}"})
-            click.echo(f"  {'model v' + version:<13} {', '.join(codes) or 'no findings'} ({result.model} in production, from the {key} run)")
+            click.echo(f"  {'model v' + version:<13} {', '.join(names[c] for c in codes) or 'no findings'} ({result.model}, from the {key} run)")
         verdicts = ", ".join(f"{key} run {r.verdict}" for key, r in result.reproductions.items())
         click.echo(f"Reproductions: {verdicts}.")
-        files = ", ".join(sorted({f.filename for f in result.lint.findings if f.filename})) or "no file"
-        click.echo(f"Lint: {len(result.lint.findings)} findings in {files} (`mlrepro lint` in {result.directory}).")
+        click.echo(f"What lint found in the code ({len(result.lint.findings)} findings; `mlrepro lint` in {result.directory} explains them):")
+        for finding in result.lint.findings:
+            where = f"{finding.filename}:{finding.location.row}" if finding.location else str(finding.filename)
+            click.echo(f"  {where:<16} {names[finding.code]}")
         click.echo("")
         click.echo(f"Report: {result.report_path}")
         click.echo(f"Done in {result.seconds:.0f} s. Next: cd {result.directory} and try `mlrepro audit`, `mlrepro reproduce RUN_ID`, or open the report.")

@@ -133,7 +133,8 @@ def test_the_repository_is_left_clean_pushed_and_linted(demo: Demo) -> None:
     assert git(demo.root, "status", "--porcelain") == ""
     assert git(demo.root, "rev-parse", "HEAD") == git(demo.root, "rev-parse", "origin/main")
     assert len(git(demo.root, "worktree", "list").splitlines()) == 1, "the reproductions' worktrees are gone"
-    assert re.search(r"Lint: [1-9]\d* findings in baseline\.py", demo.done.stdout)
+    assert re.search(r"What lint found in the code \([1-9]\d* findings", demo.done.stdout)
+    assert re.search(r"^  baseline\.py:\d+ +MLR103 ", demo.done.stdout, re.MULTILINE)
     # The audit can be run again by hand from the demo directory, with no options.
     again = subprocess.run([sys.executable, "-m", "mlrepro", "audit", "--output-format", "json", "-q"], check=False, cwd=demo.root, env=demo_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and {f["code"] for f in json.loads(again.stdout)} >= {"MLR504", "MLR704", "MLR707", "MLR801", "MLR901"}
