@@ -66,6 +66,7 @@ def audit_report(
     max_reproductions: int | None = None,
     jobs: int = 1,
     timeout: float = 3600.0,
+    wandb_dirs: Sequence[Path] = (),
 ) -> Report:
     """Audit the runs and registered models of one tracking store. ``incremental``: only runs
     started, ended or still running since the previous incremental audit of the same store
@@ -74,7 +75,12 @@ def audit_report(
     ``reproduce``: then re-execute the runs behind served model versions and the runs with
     error findings (at most ``max_reproductions``, ``jobs`` at a time, each killed after
     ``timeout`` seconds) and add their verdicts (MLR901, MLR902). This writes new runs to the
-    store; without it the audit is read-only."""
+    store; without it the audit is read-only.
+
+    ``wandb_dirs``: W&B directories (``wandb/`` or one run directory) whose runs are audited
+    alongside the store's, default ``./wandb`` when present; with no store configured and none
+    at the default location, the W&B runs alone. They are read in full even when
+    ``incremental``, and only MLflow runs are re-executed by ``reproduce``."""
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.policy import load_policy
     from mlrepro.audit.sources import open_sources
@@ -83,10 +89,10 @@ def audit_report(
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
-    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts)
+    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs)
     auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
     started = datetime.now(timezone.utc)
-    previous = load_state(sources.store.uri) if incremental else None
+    previous = load_state(sources.store.uri) if incremental and sources.store is not None else None
     runs = sources.runs(
         experiments or policy.experiments, policy.exclude_experiments, since, progress,
         changed_since=previous.last_started if previous else None,
@@ -100,7 +106,7 @@ def audit_report(
     findings = result.findings
     if reproduce:
         findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout)
-    if incremental:
+    if incremental and sources.store is not None:
         save_state(sources.store.uri, started)
     return Report(
         findings=findings,
@@ -128,8 +134,11 @@ def _add_reproductions(
     from mlrepro.reproduce.bulk import candidates, reproduce_many
 
     assert sources.context.repo is not None
-    by_id = {run.run_id: run for run in runs}
-    chosen = candidates(findings, versions, by_id, sources.get_run, limit)
+    if sources.store is None:
+        return findings  # only W&B runs: `mlrepro reproduce wandb:RUN_ID` re-executes those one at a time
+    by_id = {run.run_id: run for run in runs if run.source != "wandb"}
+    mlflow_findings = [f for f in findings if f.run is None or f.run.source != "wandb"]
+    chosen = candidates(mlflow_findings, versions, by_id, sources.get_run, limit)
     sources.context.reproductions = dict(reproduce_many(sources.store, chosen, sources.context.repo.root, jobs, timeout))
     extra = []
     for run_id in chosen:

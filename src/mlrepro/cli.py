@@ -41,6 +41,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         ("mlrepro.sources.mlflow_store", "TrackingStoreError"),
         ("mlrepro.sources.git_repo", "GitRepoError"),
         ("mlrepro.sources.dvc_repo", "DvcRepoError"),
+        ("mlrepro.sources.wandb_dir", "WandbDirError"),
         ("mlrepro.audit.team_rules", "TeamRuleError"),
         ("mlrepro.reproduce.plan", "PlanError"),
         ("mlrepro.reproduce.workspace", "WorkspaceError"),
@@ -133,13 +134,14 @@ def lint(
 @click.option("--max-reproductions", type=click.IntRange(min=0), metavar="N", help="With --reproduce: re-execute at most N runs.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
+@click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="Audit the W&B runs in this wandb/ directory (or one run directory) too; repeatable (default: ./wandb when present).")
 @selection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def audit(
     tracking_uri: str | None, experiments: Sequence[str], repo: Path | None, since: Any, incremental: bool, artifacts: bool,
     output_format: str, output: Path | None, fail_on: str | None, reproduce: bool, max_reproductions: int | None, jobs: int,
-    timeout: float, select: Sequence[str], ignore: Sequence[str],
+    timeout: float, wandb_dirs: Sequence[Path], select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, quiet: bool, verbose: bool,
 ) -> None:
     """Audit MLflow runs and registered models for reproducibility defects (read-only unless --reproduce)."""
@@ -161,7 +163,7 @@ def audit(
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer()
         report = audit_report(
             Path.cwd(), tracking_uri, experiments, repo, when, artifacts, overrides, config_file, isolated, progress, incremental,
-            reproduce=reproduce, max_reproductions=max_reproductions, jobs=jobs, timeout=timeout,
+            reproduce=reproduce, max_reproductions=max_reproductions, jobs=jobs, timeout=timeout, wandb_dirs=wandb_dirs,
         )
         if progress is not None:
             click.echo("", err=True)
