@@ -202,12 +202,13 @@ def _tolerance_option(values: Sequence[str]) -> dict[str, Any]:
 @click.option("--atol", type=float, default=1e-12, show_default=True)
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="A per-metric tolerance; repeatable.")
 @click.option("--record", is_flag=True, help="Tag the original run with the verdict (mlrepro.reproduced.*).")
+@click.option("--history", is_flag=True, help="Also compare each metric's per-step history, not only its final value.")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def reproduce(
     run_id: str, tracking_uri: str | None, repo: Path | None, timeout: float, repeats: int, rtol: float, atol: float,
-    tolerances: Sequence[str], record: bool, output_format: str, output: Path | None, verbose: bool,
+    tolerances: Sequence[str], record: bool, history: bool, output_format: str, output: Path | None, verbose: bool,
 ) -> None:
     """Re-execute a run at its commit and compare the new metrics with the originals."""
 
@@ -231,7 +232,7 @@ def reproduce(
             raise UsageFailure('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
         per_metric = _tolerance_option([f"{k}={v}" for k, v in configured_tolerances.items()])
         per_metric.update(_tolerance_option(tolerances))  # the command line wins
-        result = reproduce_run(store, run_id, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record)
+        result = reproduce_run(store, run_id, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history)
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
         return EXIT_CLEAN if result.reproduced else EXIT_FINDINGS

@@ -96,6 +96,25 @@ def test_an_unseeded_run_diverges_and_repeats_report_a_spread(tmp_path: Path, st
     assert set(result["spread"]["accuracy"]) >= {"min", "max", "mean", "std"}
 
 
+# The final loss is the same on every run; only step 2 draws from the unseeded global generator.
+WOBBLE = "for step in range(5): mlflow.log_metric('loss', 1.0 / (step + 1) + (np.random.random() * 1e-3 if step == 2 else 0.0), step=step)"
+
+
+def test_history_catches_a_seeded_run_that_ends_equal_by_another_path(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path, after=WOBBLE)
+    run_id = train(store, repo)
+    code, result, _ = reproduce(store, repo, run_id)
+    assert (code, result["verdict"]) == (0, "identical"), "final values alone agree"
+    assert "history" not in result
+    code, result, _ = reproduce(store, repo, run_id, "--history", "--record")
+    assert (code, result["verdict"]) == (1, "diverged"), result
+    loss = result["history"]["loss"]
+    assert (loss["outcome"], loss["first_step"], loss["steps"], loss["compared_steps"]) == ("diverged", 2, 5, 5)
+    assert any("history of loss: diverged from step 2" in note for note in result["notes"])
+    tags = store.client.get_run(run_id).data.tags
+    assert (tags["mlrepro.reproduced.verdict"], tags["mlrepro.reproduced.params_match"], tags["mlrepro.reproduced.data_match"]) == ("diverged", "true", "true")
+
+
 def test_a_recorded_uncommitted_diff_is_applied(tmp_path: Path, store: Store) -> None:
     repo = project(tmp_path)
     (repo.path / "train.py").write_text(TRAIN.format(seed="11", after="pass"))  # trained from a dirty tree

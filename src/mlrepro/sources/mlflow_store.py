@@ -202,6 +202,14 @@ class MlflowStore:
             deleted=getattr(info, "lifecycle_stage", "active") == "deleted",
         )
 
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """Every value logged for one metric, as (step, value) in logging order."""
+        try:
+            history = self._client.get_metric_history(run_id, key)
+        except Exception as exc:
+            raise TrackingStoreError(f"run {run_id}: cannot read the history of {key!r}: {_short(exc)}") from None
+        return [(int(m.step), float(m.value)) for m in sorted(history, key=lambda m: (m.timestamp, m.step))]
+
     # -- artifacts -------------------------------------------------------------------------
     def list_artifacts(self, run: RunRecord) -> tuple[Artifact, ...]:
         """Every file of the run and of the MLflow 3 models it logged, with sizes.
