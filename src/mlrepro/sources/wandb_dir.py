@@ -435,6 +435,18 @@ def _working_dir(code_path: str | None, code_path_local: str | None) -> str | No
     return prefix or "."
 
 
+def _started_from_name(name: str) -> datetime | None:
+    """``offline-run-20261128_153759-<id>``: the start, in the local time of the machine that
+    ran it (assumed to be this one's). For logs cut off before the run record was written: the
+    SDK's core writes 32 KiB blocks, so a process killed in its first seconds leaves the header
+    alone."""
+    stamp = name.split("run-", 1)[-1].rsplit("-", 1)[0]
+    try:
+        return datetime.strptime(stamp, "%Y%m%d_%H%M%S").astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
 def _files(files: Path) -> tuple[Artifact, ...]:
     found = []
     if files.is_dir():
@@ -462,6 +474,8 @@ def read_run(run_dir: Path) -> RunRecord:
     _read_log(log, facts)
     files = run_dir / "files"
     _read_files(files, facts)
+    if facts.start_time is None:
+        facts.start_time = _started_from_name(run_dir.name)
     return _record(run_dir, facts, _files(files))
 
 
