@@ -203,14 +203,15 @@ def _tolerance_option(values: Sequence[str]) -> dict[str, Any]:
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="A per-metric tolerance; repeatable.")
 @click.option("--record", is_flag=True, help="Tag the original run with the verdict (mlrepro.reproduced.*).")
 @click.option("--history", is_flag=True, help="Also compare each metric's per-step history, not only its final value.")
+@click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="For RUN_ID wandb:ID: the wandb/ directory (or run directory) holding it; repeatable (default: ./wandb).")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def reproduce(
     run_id: str, tracking_uri: str | None, repo: Path | None, timeout: float, repeats: int, rtol: float, atol: float,
-    tolerances: Sequence[str], record: bool, history: bool, output_format: str, output: Path | None, verbose: bool,
+    tolerances: Sequence[str], record: bool, history: bool, wandb_dirs: Sequence[Path], output_format: str, output: Path | None, verbose: bool,
 ) -> None:
-    """Re-execute a run at its commit and compare the new metrics with the originals."""
+    """Re-execute a run at its commit and compare the new metrics with the originals (W&B runs: wandb:RUN_ID)."""
 
     def run() -> int:
         import json
@@ -222,8 +223,20 @@ def reproduce(
         from mlrepro.sources.mlflow_store import MlflowStore, resolve_tracking_uri
 
         settings = resolve_settings(Path.cwd())
-        configured = settings.table.get("tracking-uri")
-        store = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None))
+        target: Any
+        wanted = run_id
+        if run_id.startswith("wandb:"):
+            from mlrepro.reproduce.wandb_target import WandbTarget
+
+            wanted = run_id[len("wandb:"):]
+            if record:
+                raise UsageFailure("--record keeps the verdict on MLflow runs only: W&B run directories are left as they are")
+            target = WandbTarget.open(list(wandb_dirs) or [Path("wandb")])
+        elif wandb_dirs:
+            raise UsageFailure("--wandb-dir: name the W&B run as wandb:RUN_ID")
+        else:
+            configured = settings.table.get("tracking-uri")
+            target = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None))
         root = repo.resolve() if repo else find_work_tree(Path.cwd())
         if root is None or not (root / ".git").exists():
             raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
@@ -232,7 +245,7 @@ def reproduce(
             raise UsageFailure('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
         per_metric = _tolerance_option([f"{k}={v}" for k, v in configured_tolerances.items()])
         per_metric.update(_tolerance_option(tolerances))  # the command line wins
-        result = reproduce_run(store, run_id, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history)
+        result = reproduce_run(target, wanted, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history)
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
         return EXIT_CLEAN if result.reproduced else EXIT_FINDINGS

@@ -133,7 +133,8 @@ def run_id_of(run_dir: Path) -> str:
 
 def log_records(path: Path) -> Iterator[bytes]:
     """The raw protobuf payloads of a ``.wandb`` log, in order. Raises WandbDirError on a
-    wrong header, a checksum mismatch or a record cut short."""
+    wrong header, a checksum mismatch or a record cut short (except the crash signature: a
+    split record whose rest would start a new block)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -185,6 +186,11 @@ def log_records(path: Path) -> Iterator[bytes]:
                 yield bytes(pending)
                 pending = None
     if pending is not None:
+        if len(data) % _BLOCK == 0:
+            # The SDK's core writes whole 32 KiB blocks: a process that dies leaves a log ending
+            # on a block boundary, its last record split across a block never written. That
+            # record is lost with the crash, the ones before it are whole.
+            return
         raise WandbDirError(f"{path}: the run log is truncated (its last record is incomplete)")
 
 
@@ -540,6 +546,32 @@ def _record(run_dir: Path, facts: _Facts, files: tuple[Artifact, ...]) -> RunRec
         source="wandb",
         location=str(run_dir),
     )
+
+
+def read_history(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every numeric value the run logged with ``run.log``, per metric, as (step, value) in
+    logging order (the step is W&B's ``_step``)."""
+    pb = _pb()
+    from google.protobuf.message import DecodeError
+
+    log = run_dir / f"run-{run_id_of(run_dir)}.wandb"
+    history: dict[str, list[tuple[int, float]]] = {}
+    for raw in log_records(log):
+        record = pb.Record()
+        try:
+            record.ParseFromString(raw)
+        except DecodeError:
+            raise WandbDirError(f"{log}: the run log holds a record that is not a W&B message") from None
+        if record.WhichOneof("record_type") != "history":
+            continue
+        row: dict[str, Any] = {}
+        for item in record.history.item:
+            _apply(row, item.key, item.nested_key, _json(item.value_json))
+        step = row.get("_step")
+        step = int(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else record.history.step.num
+        for name, value in summary_metrics(row).items():
+            history.setdefault(name, []).append((step, value))
+    return history
 
 
 # --- many directories -------------------------------------------------------------------------
