@@ -8,6 +8,9 @@ test module shares them.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +18,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from audit_helpers import Repo, git, init_repo
 
@@ -72,7 +76,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
 DIRTY_ARGS = ("--seed", "7", "--variant", "dirty")
 
 
-def wandb_env(home: Path, python_dir: Path | None = None) -> dict[str, str]:
+def wandb_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "MLREPRO_", "MLFLOW_RUN_ID", "PYTHONHASHSEED"))}
     env.update(
         {
@@ -86,8 +90,6 @@ def wandb_env(home: Path, python_dir: Path | None = None) -> dict[str, str]:
             "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com",
         }
     )
-    if python_dir is not None:
-        env["PATH"] = f"{python_dir}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
@@ -112,8 +114,9 @@ def train(repo: Repo, env: Mapping[str, str], args: tuple[str, ...], python: str
     return subprocess.run([python, "train.py", *args], cwd=repo.path, env=dict(env), capture_output=True, text=True, timeout=180)
 
 
-def produce_runs(tmp: Path, python: str = sys.executable) -> WandbProject:
-    """The scenarios as real runs; the run ids found by the directories each one added."""
+def produce_runs(tmp: Path, python: str = sys.executable, scenarios: tuple[str, ...] = tuple(SCENARIOS), dirty: bool = True) -> WandbProject:
+    """The scenarios as real runs (with ``python``, whose wandb may be another version); the
+    run ids found by the config each run logged."""
     repo = init_repo(tmp, {"train.py": TRAIN, "pyproject.toml": PYPROJECT, ".gitignore": "wandb/\n"})
     env = wandb_env(tmp / "wandb-home")
     wandb_dir = repo.path / "wandb"
@@ -121,8 +124,8 @@ def produce_runs(tmp: Path, python: str = sys.executable) -> WandbProject:
     def one(args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
         return train(repo, env, args, python)
 
-    with ThreadPoolExecutor(max_workers=len(SCENARIOS)) as pool:
-        done = dict(zip(SCENARIOS, pool.map(one, SCENARIOS.values())))
+    with ThreadPoolExecutor(max_workers=len(scenarios)) as pool:
+        done = dict(zip(scenarios, pool.map(one, [SCENARIOS[name] for name in scenarios])))
     for name, result in done.items():
         expected = {"killed": 3, "raised": 1}.get(name, 0)
         assert result.returncode == expected, (name, result.stderr[-3000:])
@@ -130,7 +133,9 @@ def produce_runs(tmp: Path, python: str = sys.executable) -> WandbProject:
     from mlrepro.sources.wandb_dir import WandbDirs
 
     by_variant = {run.params["variant"]: run.run_id for run in WandbDirs.open([wandb_dir]).iter_runs()}
-    run_ids = {name: by_variant[name] for name in SCENARIOS}
+    run_ids = {name: by_variant[name] for name in scenarios}
+    if not dirty:
+        return WandbProject(repo, wandb_dir, run_ids, env, git(repo.path, "rev-parse", "HEAD"))
     # The dirty run: an uncommitted edit of the script, reverted afterwards.
     script = repo.path / "train.py"
     before = _runs(wandb_dir)
@@ -142,3 +147,45 @@ def produce_runs(tmp: Path, python: str = sys.executable) -> WandbProject:
         git(repo.path, "checkout", "--", "train.py")
     [run_ids["dirty"]] = _runs(wandb_dir) - before
     return WandbProject(repo, wandb_dir, run_ids, env, git(repo.path, "rev-parse", "HEAD"))
+
+
+def sdk_python(version: str) -> Path | str:
+    """A Python with wandb ``version`` in a venv of its own, cached across sessions (creating
+    one takes about 15 s), used only to write run directories with that SDK. Returns the
+    reason as a string when the version cannot be installed here."""
+    root = Path(os.environ.get("MLREPRO_TEST_CACHE", Path.home() / ".cache" / "mlrepro-tests")) / f"wandb-{version}"
+    python = root / "bin" / "python"
+    check = [str(python), "-c", "import wandb; print(wandb.__version__)"]
+    if python.exists() and subprocess.run(check, capture_output=True, text=True).stdout.strip() == version:
+        return python
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300)
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", f"wandb=={version}"], capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return f"wandb {version} does not install here: {lines[-1] if lines else done.returncode}"
+    return python
+
+
+def audit(cwd: Path, *args: str) -> tuple[int, str, str]:
+    """The real CLI, in process, as users run it from their project."""
+    from mlrepro.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["audit", "--quiet", *args])
+    finally:
+        os.chdir(previous)
+    return code, out.getvalue(), err.getvalue()
+
+
+def audit_json(cwd: Path, *args: str) -> tuple[int, list[dict[str, Any]]]:
+    code, out, err = audit(cwd, "--output-format", "json", *args)
+    assert code in (0, 1), err
+    return code, json.loads(out)

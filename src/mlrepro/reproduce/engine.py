@@ -26,12 +26,12 @@ from mlrepro.reproduce.compare import (
     explain,
     metrics_to_compare,
 )
-from mlrepro.reproduce.plan import ReproPlan, make_plan
+from mlrepro.reproduce.plan import ReproPlan
 from mlrepro.reproduce.runner import Execution, child_env, execute
-from mlrepro.reproduce.target import REPRODUCES_TAG as REPRODUCES_TAG  # noqa: F401 - bulk.py imports it from here
-from mlrepro.reproduce.target import MlflowTarget, ReproTarget
+from mlrepro.reproduce.target import REPRODUCES_TAG, MlflowTarget, ReproTarget  # noqa: F401 - bulk.py imports REPRODUCES_TAG from here
 from mlrepro.reproduce.workspace import checkout
 from mlrepro.sources.mlflow_store import MlflowStore
+
 # Environment facts the capture plugin records: a difference here is a likely cause.
 _ENVIRONMENT_PREFIXES = ("mlrepro.pip_freeze_sha256", "mlrepro.threads.", "mlrepro.pythonhashseed", "mlrepro.python", "mlrepro.platform", "mlrepro.cpu")
 _SEED_PARAMS = ("seed", "random_state", "random_seed")

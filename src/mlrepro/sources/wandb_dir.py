@@ -8,8 +8,11 @@ What is read from where:
   the config, the summary, the git commit and remote, the program and its arguments, the
   start time and the exit code *only* here. No exit record: the process died (crashed run).
 * ``files/config.yaml``, ``files/wandb-summary.json``, ``files/wandb-metadata.json``: written
-  by older SDKs and by online runs; where present they are the final state and win over the
-  log's replay.
+  by older SDKs and by online runs. They fill what the log lacks (SDKs before the Go core keep
+  the program, its arguments and the git facts only in ``wandb-metadata.json``) but never
+  override it: an offline run of those SDKs leaves a ``wandb-summary.json`` written at start.
+* The summary is W&B's: each metric's last logged value (history rows), overridden by values
+  set on ``run.summary``, in log order (older SDKs log history rows without summary records).
 * ``files/requirements.txt`` (the package list), ``files/diff.patch`` (uncommitted changes:
   present only when the tree was dirty, and only with ``save_code`` on in current SDKs),
   ``files/code/`` (the saved entry point).
@@ -254,6 +257,10 @@ def _read_log(path: Path, facts: _Facts) -> None:
                 _apply(facts.config, item.key, item.nested_key, None, remove=True)
         elif kind == "summary":
             _read_summary(record.summary, facts)
+        elif kind == "history":
+            # W&B's default summary of a metric is its last logged value.
+            for item in record.history.item:
+                _apply(facts.summary, item.key, item.nested_key, _json(item.value_json))
         elif kind == "environment":
             _read_environment(record.environment, facts)
         elif kind == "stats":
@@ -310,19 +317,20 @@ def _read_environment(env: Any, facts: _Facts) -> None:
 
 
 def _read_files(files: Path, facts: _Facts) -> None:
+    """What the files add to the log's facts: only what the log did not say."""
     metadata = _load_json(files / "wandb-metadata.json")
     if isinstance(metadata, Mapping):
         git = metadata.get("git") if isinstance(metadata.get("git"), Mapping) else {}
-        facts.git_commit = _str(git.get("commit")) or facts.git_commit
-        facts.git_remote = _str(git.get("remote")) or facts.git_remote
-        facts.program = _str(metadata.get("program")) or facts.program
-        facts.code_path = _str(metadata.get("codePath")) or facts.code_path
-        facts.code_path_local = _str(metadata.get("codePathLocal")) or facts.code_path_local
+        facts.git_commit = facts.git_commit or _str(git.get("commit"))
+        facts.git_remote = facts.git_remote or _str(git.get("remote"))
+        facts.program = facts.program or _str(metadata.get("program"))
+        facts.code_path = facts.code_path or _str(metadata.get("codePath"))
+        facts.code_path_local = facts.code_path_local or _str(metadata.get("codePathLocal"))
         args = metadata.get("args")
-        if isinstance(args, list) and all(isinstance(a, str) for a in args):
+        if not facts.args and isinstance(args, list) and all(isinstance(a, str) for a in args):
             facts.args = list(args)
-        facts.python = _str(metadata.get("python")) or facts.python
-        facts.os = _str(metadata.get("os")) or facts.os
+        facts.python = facts.python or _str(metadata.get("python"))
+        facts.os = facts.os or _str(metadata.get("os"))
         started = _str(metadata.get("startedAt"))
         if started and facts.start_time is None:
             try:
@@ -332,7 +340,7 @@ def _read_files(files: Path, facts: _Facts) -> None:
                 pass
     summary = _load_json(files / "wandb-summary.json")
     if isinstance(summary, Mapping):
-        facts.summary = dict(summary)  # the final summary, as the SDK wrote it at exit
+        facts.summary = {**summary, **facts.summary}
     config_path = files / "config.yaml"
     if config_path.is_file():
         import yaml
@@ -343,11 +351,12 @@ def _read_files(files: Path, facts: _Facts) -> None:
             raise WandbDirError(f"{config_path}: not readable YAML: {exc}") from None
         if isinstance(config, Mapping):
             # Each key is {"desc": ..., "value": ...}; a few writers store bare values.
-            facts.config = {
+            from_file = {
                 str(key): (entry["value"] if isinstance(entry, Mapping) and "value" in entry else entry)
                 for key, entry in config.items()
                 if key != "wandb_version"
             }
+            facts.config = {**from_file, **facts.config}
 
 
 def _load_json(path: Path) -> Any:
