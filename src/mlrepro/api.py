@@ -128,8 +128,9 @@ def _add_reproductions(
     jobs: int,
     timeout: float,
 ) -> list[Finding]:
-    """Reproduce the audit's candidates and judge them with the MLR9xx checks only (the other
-    rules already spoke in the first pass)."""
+    """Reproduce the audit's candidates and judge them with the MLR9xx checks (the other run
+    rules already spoke in the first pass), then judge the registry again: a served model whose
+    run did not come back fails MLR801 even if nothing else was wrong with the run."""
     from mlrepro.findings import sort_findings
     from mlrepro.reproduce.bulk import candidates, reproduce_many
 
@@ -145,4 +146,9 @@ def _add_reproductions(
         run = by_id.get(run_id) or sources.get_run(run_id)
         if run is not None:
             extra.extend(f for f in auditor.audit_run(run) if f.code in REPRODUCTION_CODES)
-    return sort_findings([*findings, *extra])
+
+    def fetch(run_id: str) -> RunRecord | None:
+        return by_id.get(run_id) or sources.get_run(run_id)
+
+    kept = [f for f in findings if f.code not in auditor.model_codes]
+    return sort_findings([*kept, *extra, *auditor.audit_models(versions, fetch)])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mlrepro import tags as tag_names
 from mlrepro.records import RunRecord
 from mlrepro.reproduce.compare import (
     Comparison,
@@ -33,7 +34,7 @@ from mlrepro.reproduce.workspace import checkout
 from mlrepro.sources.mlflow_store import MlflowStore
 
 # Environment facts the capture plugin records: a difference here is a likely cause.
-_ENVIRONMENT_PREFIXES = ("mlrepro.pip_freeze_sha256", "mlrepro.threads.", "mlrepro.pythonhashseed", "mlrepro.python", "mlrepro.platform", "mlrepro.cpu")
+_ENVIRONMENT_PREFIXES = tag_names.ENVIRONMENT_PREFIXES
 _SEED_PARAMS = ("seed", "random_state", "random_seed")
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -78,7 +79,7 @@ def _datasets(run: RunRecord) -> dict[str, str]:
 
 
 def _seeded(run: RunRecord) -> bool:
-    return "mlrepro.seed" in run.tags or any(p in run.params for p in _SEED_PARAMS)
+    return tag_names.SEED in run.tags or any(p in run.params for p in _SEED_PARAMS)
 
 
 def reproduce_run(
@@ -111,7 +112,7 @@ def reproduce_run(
             new_id, target_env = target.start(original, plan, name)
             env = child_env(os.environ, {**plan.env, **target_env})
             for variable in _THREAD_VARIABLES:  # unset at the original run: unset now, whatever this shell says
-                if original.tags.get(f"mlrepro.threads.{variable}") == "unset":
+                if original.tags.get(tag_names.THREADS.format(variable)) == "unset":
                     env.pop(variable, None)
             execution = execute(plan.argv, workspace.path / plan.workdir, env, timeout)
             latest = target.finish(new_id, execution)
@@ -167,11 +168,11 @@ def reproduce_run(
         target.record(
             run_id,
             {
-                "mlrepro.reproduced.verdict": verdict,
-                "mlrepro.reproduced.run_ids": ",".join(a.run_id for a in attempts),
-                "mlrepro.reproduced.date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "mlrepro.reproduced.params_match": str(params_match).lower(),
-                "mlrepro.reproduced.data_match": str(data_match).lower(),
+                tag_names.REPRODUCED_VERDICT: verdict,
+                tag_names.REPRODUCED_RUN_IDS: ",".join(a.run_id for a in attempts),
+                tag_names.REPRODUCED_DATE: datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                tag_names.REPRODUCED_PARAMS_MATCH: str(params_match).lower(),
+                tag_names.REPRODUCED_DATA_MATCH: str(data_match).lower(),
             },
         )
     return result

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from mlrepro import tags as tag_names
 from mlrepro.records import RunRecord
 from mlrepro.reproduce.plan import ReproPlan, make_plan
 from mlrepro.reproduce.runner import Execution
 from mlrepro.sources.mlflow_store import MlflowStore
 
-REPRODUCES_TAG = "mlrepro.reproduces"
+REPRODUCES_TAG = tag_names.REPRODUCES
 
 
 class ReproTarget(Protocol):

@@ -41,6 +41,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from mlrepro import tags as tag_names
 from mlrepro.records import FAILED, FINISHED, RUNNING, Artifact, RunRecord
 
 # The log's framing (LevelDB's log format with W&B's own file header).
@@ -56,15 +57,15 @@ RUN_DIR_PREFIXES = ("run-", "offline-run-")
 DEFAULT_PROJECT = "uncategorized"  # what W&B calls the project of a run that names none
 
 # Tag keys, as the capture plugin and MLflow spell them (audit/checks/provenance.py, reproduce/plan.py).
-COMMIT_TAG = "mlflow.source.git.commit"
+COMMIT_TAG = tag_names.MLFLOW_COMMIT
 REPO_URL_TAG = "mlflow.source.git.repoURL"
-SOURCE_NAME_TAG = "mlflow.source.name"
-DIRTY_TAG = "mlrepro.git.dirty"
-COMMAND_TAG = "mlrepro.command"
-CWD_TAG = "mlrepro.git.cwd"
-FREEZE_TAG = "mlrepro.pip_freeze_sha256"
-PYTHON_TAG = "mlrepro.python"
-PLATFORM_TAG = "mlrepro.platform"
+SOURCE_NAME_TAG = tag_names.MLFLOW_SOURCE_NAME
+DIRTY_TAG = tag_names.GIT_DIRTY
+COMMAND_TAG = tag_names.COMMAND
+CWD_TAG = tag_names.GIT_CWD
+FREEZE_TAG = tag_names.FREEZE
+PYTHON_TAG = tag_names.PYTHON
+PLATFORM_TAG = tag_names.PLATFORM
 # W&B's own run facts that users choose (group, job type): user tags, like MLflow tags.
 GROUP_TAG, JOB_TYPE_TAG = "wandb.group", "wandb.job_type"
 

@@ -118,10 +118,34 @@ def test_served_models_are_reproduced_even_without_other_findings(tmp_path: Path
     other = train(store, repo, seed="None", after="mlflow.log_param('variant', 2)")
     register(store.client, "iris", served, aliases=("champion",))
     # MLR701 is not selected: no run has an error finding, only the served model's run is a candidate.
-    code, findings = audit_json(store, repo.path, "--reproduce", "--select", "MLR901,MLR902")
-    assert (code, codes_by_run(findings)) == (1, {served: {"MLR901"}})
+    code, findings = audit_json(store, repo.path, "--reproduce", "--select", "MLR901,MLR902,MLR801")
+    assert (code, codes_by_run(findings)) == (1, {served: {"MLR901", "MLR801"}})
+    [model] = findings_of(findings, "MLR801")
+    assert "MLR901" in model["message"], "the registry is judged again with the reproduction's verdict"
     assert set(reproductions_of(store)) == {served} and other not in reproductions_of(store)
     # A second audit does not reproduce the reproduction run it created.
     audit_json(store, repo.path, "--reproduce", "--select", "MLR901,MLR902,MLR701")
     reproductions = reproductions_of(store)
     assert all(new_id not in reproductions for ids in reproductions.values() for new_id in ids)
+
+
+def test_a_verdict_recorded_by_reproduce_is_reported_by_a_read_only_audit(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    unseeded = train(store, repo, seed="None")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_RUN_ID", "MLREPRO_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", unseeded, "--tracking-uri", store.uri, "--record"],
+        cwd=repo.path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    [new_id] = reproductions_of(store)[unseeded]
+    register(store.client, "iris", unseeded, aliases=("champion",))
+    before = store.digest()
+    code, findings = audit_json(store, repo.path, "--select", "MLR901,MLR801")
+    assert store.digest() == before, "the audit only read the recorded verdict"
+    # The reproduction run itself is evidence, not a result: it is not audited.
+    assert (code, codes_by_run(findings)) == (1, {unseeded: {"MLR901", "MLR801"}})
+    [diverged] = findings_of(findings, "MLR901")
+    assert "`mlrepro reproduce --record` on " in diverged["message"] and f"(reproduction run {new_id})" in diverged["message"]
+    [served] = findings_of(findings, "MLR801")
+    assert "MLR901" in served["message"]
