@@ -144,7 +144,7 @@ def audit(
     timeout: float, wandb_dirs: Sequence[Path], select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, quiet: bool, verbose: bool,
 ) -> None:
-    """Audit MLflow runs and registered models for reproducibility defects (read-only unless --reproduce)."""
+    """Audit MLflow runs and registered models, and W&B run directories, for reproducibility defects (read-only unless --reproduce)."""
 
     def run() -> int:
         from datetime import timezone

@@ -20,13 +20,21 @@ from mlrepro.sources.wandb_dir import PATCH_FILE, WandbDirError, WandbDirs, read
 class WandbTarget:
     def __init__(self, dirs: WandbDirs) -> None:
         self.dirs = dirs
-        self.output = Path(tempfile.mkdtemp(prefix="mlrepro-wandb-"))  # every reproduction's WANDB_DIR
+        self._output: Path | None = None
         self._new: dict[str, Path] = {}  # reproduction run id -> its run directory
         self._histories: dict[Path, dict[str, list[tuple[int, float]]]] = {}
 
     @classmethod
     def open(cls, paths: Sequence[Path]) -> WandbTarget:
         return cls(WandbDirs.open(paths))
+
+    @property
+    def output(self) -> Path:
+        """Every reproduction's ``WANDB_DIR``: made when the first one is planned (an unknown run
+        leaves nothing behind), kept afterwards so that the runs can be looked at or synced."""
+        if self._output is None:
+            self._output = Path(tempfile.mkdtemp(prefix="mlrepro-wandb-"))
+        return self._output
 
     def describe(self) -> str:
         places = list(dict.fromkeys(str(p.parent) for p in self.dirs.run_dirs))
@@ -65,7 +73,7 @@ class WandbTarget:
 
     def finish(self, run_id: str, execution: Execution) -> RunRecord | None:
         # W&B writes its own exit record (or none, if the child was killed): nothing to close.
-        runs = self.output / "wandb"
+        runs = self.output / "wandb"  # the SDK puts its wandb/ folder inside WANDB_DIR
         found = [d for d in WandbDirs.open([runs], require_runs=False).run_dirs if d.name.endswith("-" + run_id)] if runs.is_dir() else []
         if not found:
             return None  # the command never reached wandb.init
