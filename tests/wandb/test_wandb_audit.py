@@ -119,6 +119,13 @@ def test_the_same_policy_applies(wandb_project: WandbProject) -> None:
     assert {f["code"] for f in findings} == {"MLR701", "MLR707", "MLR708"}
     code, _ = audit_json(wandb_project.repo.path, "--select", "MLR504", "--no-artifacts")
     assert code == 1  # the dirty flag is a tag: it needs no file listing
+    # Without a store, --incremental has no state to keep (W&B directories are read in full)
+    # and --reproduce has no MLflow run to re-execute: both still audit the W&B runs.
+    _, full = audit_json(wandb_project.repo.path)
+    _, incremental = audit_json(wandb_project.repo.path, "--incremental")
+    assert codes_by_run(incremental) == codes_by_run(full)
+    code, reproduced = audit_json(wandb_project.repo.path, "--reproduce", "--select", "MLR9")
+    assert (code, reproduced) == (0, [])
 
 
 # --- unusable input: one line on stderr, exit 2 -------------------------------------------------
