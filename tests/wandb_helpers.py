@@ -28,6 +28,7 @@ TRAIN = """\
 import argparse
 import os
 import random
+import tempfile
 
 import wandb
 
@@ -36,12 +37,22 @@ parser.add_argument("--seed", type=int)
 parser.add_argument("--variant", default="base")
 parser.add_argument("--tags", default="model_type:mlp,dataset_version:v3,feature_set:base,team:fraud,purpose:nightly")
 parser.add_argument("--die", choices=["exit", "raise"])
+parser.add_argument("--model-only", action="store_true", help="log a 2 MiB model artifact and no metrics")
 args = parser.parse_args()
 config = {"variant": args.variant, "lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}}
 if args.seed is not None:
     config["seed"] = args.seed
     random.seed(args.seed)
 run = wandb.init(project="churn", name=f"mlp-{args.variant}", config=config, tags=[t for t in args.tags.split(",") if t], save_code=True)
+if args.model_only:
+    weights = os.path.join(tempfile.mkdtemp(), "weights.bin")
+    with open(weights, "wb") as fh:
+        fh.write(bytes(2 * 1024 * 1024))
+    model = wandb.Artifact("mlp", type="model")
+    model.add_file(weights)
+    run.log_artifact(model)
+    run.finish()
+    raise SystemExit(0)
 # The SDK's core writes the log 32 KiB at a time: a process killed in its first seconds leaves
 # a log with the header alone. The run killed mid-way logs enough steps to fill some blocks.
 steps = 400 if args.die == "exit" else 5
@@ -62,6 +73,7 @@ PYPROJECT = """\
 [tool.mlrepro.audit]
 # A killed run is flagged once it is older than this: at once, here.
 stale-running-hours = 0
+max-artifact-mb = 1
 """
 
 # scenario -> training arguments. Each run has its own variant, so that no two are
@@ -72,6 +84,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "untagged": ("--seed", "7", "--variant", "untagged", "--tags", "dataset_version:v3"),
     "killed": ("--seed", "7", "--variant", "killed", "--die", "exit"),
     "raised": ("--seed", "7", "--variant", "raised", "--die", "raise"),
+    "model": ("--seed", "7", "--variant", "model", "--model-only"),
 }
 DIRTY_ARGS = ("--seed", "7", "--variant", "dirty")
 

@@ -25,6 +25,7 @@ EXPECTED = {
     "killed": {"MLR707"},
     "raised": {"MLR708"},
     "dirty": {"MLR504"},
+    "model": {"MLR704", "MLR706"},  # a 2 MiB model over max-artifact-mb = 1, and no metrics
 }
 
 
@@ -69,6 +70,10 @@ def test_the_mapping_reads_the_binary_log(wandb_project: WandbProject) -> None:
     raised = read_run(wandb_project.run_dir("raised"))
     assert raised.status == FAILED and raised.end_time is not None
     assert "accuracy" not in raised.metrics and "loss" in raised.metrics
+    model = read_run(wandb_project.run_dir("model"))
+    assert model.logged_model and not model.metrics
+    [weights] = [a for a in model.artifacts or () if a.model_id]
+    assert (weights.path, weights.size_bytes) == ("artifacts/mlp/weights.bin", 2 * 1024 * 1024)
     dirty = read_run(wandb_project.run_dir("dirty"))
     assert dirty.tags["mlrepro.git.dirty"] == "true"
     assert "an uncommitted edit" in (wandb_project.run_dir("dirty") / "files" / "diff.patch").read_text()
@@ -116,7 +121,7 @@ def test_wandb_runs_beside_an_mlflow_store(wandb_project: WandbProject, store: S
 def test_the_same_policy_applies(wandb_project: WandbProject) -> None:
     # --select and the configuration's thresholds treat W&B runs like MLflow runs.
     code, findings = audit_json(wandb_project.repo.path, "--select", "MLR7")
-    assert {f["code"] for f in findings} == {"MLR701", "MLR707", "MLR708"}
+    assert {f["code"] for f in findings} == {"MLR701", "MLR704", "MLR706", "MLR707", "MLR708"}
     code, _ = audit_json(wandb_project.repo.path, "--select", "MLR504", "--no-artifacts")
     assert code == 1  # the dirty flag is a tag: it needs no file listing
     # Without a store, --incremental has no state to keep (W&B directories are read in full)

@@ -13,6 +13,8 @@ What is read from where:
   override it: an offline run of those SDKs leaves a ``wandb-summary.json`` written at start.
 * The summary is W&B's: each metric's last logged value (history rows), overridden by values
   set on ``run.summary``, in log order (older SDKs log history rows without summary records).
+* The log's artifact records: what ``run.log_artifact`` logged, with each file's size; a
+  ``model`` artifact is a logged model.
 * ``files/requirements.txt`` (the package list), ``files/diff.patch`` (uncommitted changes:
   present only when the tree was dirty, and only with ``save_code`` on in current SDKs),
   ``files/code/`` (the saved entry point).
@@ -102,6 +104,8 @@ class _Facts:
     python: str | None = None
     os: str | None = None
     sdk_version: str | None = None
+    # Artifacts the run logged (run.log_artifact): (name, type, digest, [(path, size)]).
+    logged: list[tuple[str, str, str, list[tuple[str, int | None]]]] = field(default_factory=list)
 
 
 # --- finding run directories ------------------------------------------------------------------
@@ -264,6 +268,10 @@ def _read_log(path: Path, facts: _Facts) -> None:
                 _apply(facts.summary, item.key, item.nested_key, _json(item.value_json))
         elif kind == "environment":
             _read_environment(record.environment, facts)
+        elif kind == "artifact":
+            artifact = record.artifact
+            entries = [(entry.path, int(entry.size) if entry.size else None) for entry in artifact.manifest.contents]
+            facts.logged.append((artifact.name, artifact.type, artifact.digest, entries))
         elif kind == "stats":
             _seen(facts, _timestamp(record.stats.timestamp))
         elif kind == "exit":
@@ -508,6 +516,14 @@ def _record(run_dir: Path, facts: _Facts, files: tuple[Artifact, ...]) -> RunRec
     if facts.program and not facts.program.startswith("<"):  # "<python with no main file>"
         tags[SOURCE_NAME_TAG] = facts.program
     by_path = {artifact.path: artifact for artifact in files}
+    # Logged artifacts are the run's outputs, as MLflow run artifacts are; a "model" artifact
+    # is a logged model (MLR706 asks whether anything gated it).
+    model_ids = tuple(dict.fromkeys(f"{name}:{digest[:12]}" for name, kind, digest, _ in facts.logged if kind == "model"))
+    outputs = tuple(
+        Artifact(f"artifacts/{name}/{path}", size, f"{name}:{digest[:12]}" if kind == "model" else None)
+        for name, kind, digest, entries in facts.logged
+        for path, size in entries
+    )
     patch = by_path.get(PATCH_FILE)
     if patch is not None and patch.size_bytes:
         tags[DIRTY_TAG] = "true"
@@ -551,7 +567,8 @@ def _record(run_dir: Path, facts: _Facts, files: tuple[Artifact, ...]) -> RunRec
         params=flatten_config(facts.config),
         metrics=summary_metrics(facts.summary),
         tags=tags,
-        artifacts=files,
+        model_ids=model_ids,
+        artifacts=files + outputs,
         artifact_uri=(run_dir / "files").as_uri(),
         source="wandb",
         location=str(run_dir),
