@@ -80,7 +80,7 @@ def audit_report(
     ``wandb_dirs``: W&B directories (``wandb/`` or one run directory) whose runs are audited
     alongside the store's, default ``./wandb`` when present; with no store configured and none
     at the default location, the W&B runs alone. They are read in full even when
-    ``incremental``, and only MLflow runs are re-executed by ``reproduce``."""
+    ``incremental``; ``reproduce`` re-executes them W&B offline into a fresh directory."""
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.policy import load_policy
     from mlrepro.audit.sources import open_sources
@@ -135,12 +135,19 @@ def _add_reproductions(
     from mlrepro.reproduce.bulk import candidates, reproduce_many
 
     assert sources.context.repo is not None
-    if sources.store is None:
-        return findings  # only W&B runs: `mlrepro reproduce wandb:RUN_ID` re-executes those one at a time
-    by_id = {run.run_id: run for run in runs if run.source != "wandb"}
-    mlflow_findings = [f for f in findings if f.run is None or f.run.source != "wandb"]
-    chosen = candidates(mlflow_findings, versions, by_id, sources.get_run, limit)
-    sources.context.reproductions = dict(reproduce_many(sources.store, chosen, sources.context.repo.root, jobs, timeout))
+    by_id = {run.run_id: run for run in runs}
+    chosen = candidates(findings, versions, by_id, sources.get_run, limit)
+    # Each run is re-executed through its own tracker: MLflow runs into the store, W&B runs
+    # offline into a fresh directory (the W&B target reads the originals from the audited dirs).
+    wandb_ids = [run_id for run_id in chosen if run_id in by_id and by_id[run_id].source == "wandb"]
+    mlflow_ids = [run_id for run_id in chosen if run_id not in wandb_ids]
+    root = sources.context.repo.root
+    outcomes = dict(reproduce_many(sources.store, mlflow_ids, root, jobs, timeout)) if sources.store is not None and mlflow_ids else {}
+    if wandb_ids and sources.wandb is not None:
+        from mlrepro.reproduce.wandb_target import WandbTarget
+
+        outcomes.update(reproduce_many(WandbTarget(sources.wandb), wandb_ids, root, jobs, timeout))  # type: ignore[arg-type]
+    sources.context.reproductions = outcomes
     extra = []
     for run_id in chosen:
         run = by_id.get(run_id) or sources.get_run(run_id)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from audit_helpers import git
-from wandb_helpers import WandbProject
+from audit_helpers import codes_by_run, findings_of, git
+from wandb_helpers import WandbProject, audit_json
 
 
 def reproduce(project: WandbProject, run: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -97,3 +97,16 @@ def test_unusable_input(wandb_project: WandbProject, tmp_path: Path) -> None:
     )
     _one_line_error(done, "no such W&B directory")
     _one_line_error(reproduce(wandb_project, f"wandb:{wandb_project.run_ids['clean']}", "--record"), "--record")
+
+
+def test_audit_reproduce_judges_wandb_runs(wandb_project: WandbProject) -> None:
+    # The runs with error findings are re-executed (the killed one is RUNNING: left out).
+    _, findings = audit_json(wandb_project.repo.path, "--reproduce", "--jobs", "3")
+    found = codes_by_run(findings)
+    ids = wandb_project.run_ids
+    assert {name: found.get(ids[name], set()) & {"MLR901", "MLR902"} for name in ("unseeded", "untagged", "dirty", "killed")} == {
+        "unseeded": {"MLR901"}, "untagged": set(), "dirty": set(), "killed": set(),
+    }
+    [diverged] = findings_of(findings, "MLR901")
+    assert diverged["run_dir"] == str(wandb_project.run_dir("unseeded").resolve())
+    assert "loss" in diverged["message"]

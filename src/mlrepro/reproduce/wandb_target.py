@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class WandbTarget:
     def __init__(self, dirs: WandbDirs) -> None:
         self.dirs = dirs
         self._output: Path | None = None
+        self._lock = threading.Lock()  # `audit --reproduce --jobs N` plans several runs at once
         self._new: dict[str, Path] = {}  # reproduction run id -> its run directory
         self._histories: dict[Path, dict[str, list[tuple[int, float]]]] = {}
 
@@ -32,9 +34,10 @@ class WandbTarget:
     def output(self) -> Path:
         """Every reproduction's ``WANDB_DIR``: made when the first one is planned (an unknown run
         leaves nothing behind), kept afterwards so that the runs can be looked at or synced."""
-        if self._output is None:
-            self._output = Path(tempfile.mkdtemp(prefix="mlrepro-wandb-"))
-        return self._output
+        with self._lock:
+            if self._output is None:
+                self._output = Path(tempfile.mkdtemp(prefix="mlrepro-wandb-"))
+            return self._output
 
     def describe(self) -> str:
         places = list(dict.fromkeys(str(p.parent) for p in self.dirs.run_dirs))
