@@ -64,3 +64,11 @@ REPRODUCED_DATA_MATCH = "mlrepro.reproduced.data_match"
 
 # Facts whose difference between a run and its reproduction is a likely cause of divergence.
 ENVIRONMENT_PREFIXES = (FREEZE, THREADS_PREFIX, HASH_SEED, PYTHON, PLATFORM, CPU)
+
+# -- mlrepro promote: the trail on a model version that passed the gate (MLR804 reads it) -------
+PROMOTED_BY = "mlrepro.promoted_by"
+PROMOTED_AT = "mlrepro.promoted_at"
+PROMOTION_GATE = "mlrepro.gate"  # the gates that ran: "audit,must-beat,reproduce"
+AUDIT_DIGEST = "mlrepro.audit_digest"
+PROMOTION_REPRODUCED = "mlrepro.reproduced"  # "<verdict> <reproduction run id>" (a version tag, not the run's)
+PROMOTED_TO = "mlrepro.promoted_to"  # "@champion,stage:Production"

@@ -4,7 +4,6 @@ re-executes them at their commits. The helpers here are shared with the MLR902 t
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,29 +18,8 @@ from audit_helpers import (
     init_repo,
     register,
 )
+from training_helpers import TRAIN, run_training, training_env
 
-TRAIN = """\
-import sys
-
-import mlflow
-import numpy as np
-from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
-
-SEED = {seed}
-X, y = load_iris(return_X_y=True)
-noise = np.random.default_rng(SEED).normal(0, 0.5, X.shape) if SEED is not None else np.random.normal(0, 0.5, X.shape)
-X_train, X_test, y_train, y_test = train_test_split(X + noise, y, test_size=0.3, random_state=SEED)
-with mlflow.start_run():
-    if SEED is not None:
-        mlflow.log_param("seed", SEED)
-    model = RandomForestClassifier(n_estimators=20, random_state=SEED).fit(X_train, y_train)
-    mlflow.log_metric("accuracy", model.score(X_test, y_test))
-    # Accuracy on 45 samples takes few values: two unseeded runs can agree on it by chance.
-    mlflow.log_metric("noise_sum", float(noise.sum()))
-    {after}
-"""
 SELECT = ("--select", "MLR901,MLR902,MLR701")
 
 
@@ -53,12 +31,7 @@ def train(store: Store, repo: Repo, seed: str = "7", after: str = "pass", succee
     """Commit the script as given, run it as a user does; the id of the run it logged."""
     if (repo.path / "train.py").read_text() != TRAIN.format(seed=seed, after=after):
         repo.commit({"train.py": TRAIN.format(seed=seed, after=after)}, f"seed {seed}, then {after}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT", "PYTHONHASHSEED", "MLREPRO_SEED"))}
-    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "GIT_PYTHON_REFRESH": "quiet"})
-    done = subprocess.run([sys.executable, "train.py"], cwd=repo.path, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert (done.returncode == 0) == succeeds, done.stderr[-3000:]
-    [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)
-    return str(run.info.run_id)
+    return run_training(store, repo, succeeds)
 
 
 def reproductions_of(store: Store) -> dict[str, list[str]]:
@@ -132,10 +105,9 @@ def test_served_models_are_reproduced_even_without_other_findings(tmp_path: Path
 def test_a_verdict_recorded_by_reproduce_is_reported_by_a_read_only_audit(tmp_path: Path, store: Store) -> None:
     repo = project(tmp_path)
     unseeded = train(store, repo, seed="None")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_RUN_ID", "MLREPRO_"))}
     done = subprocess.run(
         [sys.executable, "-m", "mlrepro", "reproduce", unseeded, "--tracking-uri", store.uri, "--record"],
-        cwd=repo.path, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=repo.path, env=training_env(store), capture_output=True, text=True, timeout=600, check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr
     [new_id] = reproductions_of(store)[unseeded]
