@@ -23,6 +23,7 @@ from mlrepro.reproduce.compare import Tolerance
 RUN_DETAILS = 200
 EXPERIMENTS = 200
 CHANGES = 100
+REPRODUCTIONS = 50  # charts: this report's first, then the latest recorded
 TREND_NIGHTS = 60
 MAX_VALUE_CHARS = 300  # a tag holding a whole file would bloat the page: show its start
 SEVERITIES = ("error", "warning", "info")
@@ -91,6 +92,7 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
 
     ran = repro.from_outcomes(details.reproductions, {r.run_id: r for r in runs})
     recorded = repro.from_store(runs, skip=details.reproductions, per_metric=_tolerances(settings))
+    recorded.sort(key=lambda r: r["date"] or "", reverse=True)
     reproductions = ran + recorded
     outcome_counts = Counter(r["outcome"] for r in reproductions)
     verdict_by_run = {r["run_id"]: r["verdict"] for r in reproductions}
@@ -119,9 +121,10 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
         "experiments": _experiments(runs, by_run)[:EXPERIMENTS],
         "runs": _run_details(runs, by_run),
         "models": _models(details, findings, by_run, verdict_by_run),
-        "reproductions": reproductions,
+        "reproductions": reproductions[:REPRODUCTIONS],
     }
     night["summary"]["run_details_omitted"] = night["summary"]["runs_with_findings"] - len(night["runs"])
+    night["summary"]["reproductions_omitted"] = len(reproductions) - len(night["reproductions"])
     return night
 
 
@@ -220,6 +223,19 @@ def _models(details: AuditDetails, findings: Sequence[Mapping[str, Any]], by_run
     return sorted(rows, key=lambda r: (r["name"], -int(r["version"]) if str(r["version"]).isdigit() else 0))
 
 
+def _trend_point(night: Night) -> dict[str, Any]:
+    """A night's numbers for the charts, tolerant of history written by other versions."""
+    summary = night["summary"]
+    counts = summary.get("findings") if isinstance(summary.get("findings"), Mapping) else {}
+    score = summary.get("score")
+    return {
+        "date": str(night["date"]),
+        "findings": {s: int(counts.get(s, 0)) if isinstance(counts.get(s, 0), int) else 0 for s in SEVERITIES},
+        "score": float(score) if isinstance(score, (int, float)) and 0 <= score <= 1 else None,
+        "runs": summary.get("runs", 0),
+    }
+
+
 def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
     """What the template renders: this night, trends over the previous ones, and what changed
     since the latest previous night."""
@@ -228,16 +244,18 @@ def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
     new: list[dict[str, Any]] = []
     resolved: list[dict[str, Any]] = []
     if before is not None:
-        old_keys = {finding_key(f) for f in before.get("findings", [])}
+        # The previous night may come from another version: keep the well-formed entries, with every field the page reads.
+        earlier = [{k: f.get(k) for k in COMPACT} for f in before.get("findings", []) if isinstance(f, dict) and "code" in f and "message" in f]
+        old_keys = {finding_key(f) for f in earlier}
         now_keys = {finding_key(f) for f in night["findings"]}
         new = [f for f in night["findings"] if finding_key(f) not in old_keys]
-        resolved = [f for f in before.get("findings", []) if finding_key(f) not in now_keys]
+        resolved = [f for f in earlier if finding_key(f) not in now_keys]
     registry_total = sum(1 for f in night["findings"] if f["model"])
     return {
         "night": night,
         "summary": night["summary"],
         "previous": before,
-        "trend": [{"date": n["date"], "findings": n["summary"]["findings"], "score": n["summary"]["score"], "runs": n["summary"]["runs"]} for n in nights],
+        "trend": [_trend_point(n) for n in nights],
         "new": new[:CHANGES], "new_total": len(new),
         "resolved": resolved[:CHANGES], "resolved_total": len(resolved),
         "model_findings": night["registry_findings"], "model_findings_total": registry_total,
