@@ -19,38 +19,22 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _repos import pushed_repository
+
 TARGET_MS = 150.0
 
 
-def git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "B", "GIT_AUTHOR_EMAIL": "b@example.com", "GIT_COMMITTER_NAME": "B", "GIT_COMMITTER_EMAIL": "b@example.com"}
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
-
-
 def build_repository(base: Path, files: int) -> Path:
-    origin = base / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
-    repo = base / "project"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "remote", "add", "origin", str(origin))
+    sources = {}
     for n in range(files):
-        path = repo / f"pkg{n % 40:02d}" / f"module_{n:04d}.py"
-        path.parent.mkdir(exist_ok=True)
         body = "".join(f"def f{n}_{k}(x):\n    return x * {k} + {n}\n\n" for k in range(40))
-        path.write_text(f'"""Module {n}."""\n\n{body}')
-    (repo / "train.py").write_text("print('train')\n")
-    (repo / ".gitignore").write_text("mlruns/\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "initial")
-    git(repo, "push", "-q", "origin", "HEAD:main")
-    git(repo, "fetch", "-q", "origin")
+        sources[f"pkg{n % 40:02d}/module_{n:04d}.py"] = f'"""Module {n}."""\n\n{body}'
+    repo = pushed_repository(base, {**sources, "train.py": "print('train')\n", ".gitignore": "mlruns/\n"})
     for n in range(0, 50, 10):  # a working day: a few edits, a few new files
         path = repo / f"pkg{n % 40:02d}" / f"module_{n:04d}.py"
         path.write_text(path.read_text().replace("return x *", "return 2 * x *", 5))

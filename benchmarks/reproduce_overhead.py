@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _repos import pushed_repository
+
 OVERHEAD_TARGET_S = 2.0
 SLOW_RATIO_TARGET = 1.2
 JOBS_RATIO_TARGET = 0.6
@@ -58,26 +60,8 @@ with mlflow.start_run():
 """
 
 
-def git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "B", "GIT_AUTHOR_EMAIL": "b@example.com", "GIT_COMMITTER_NAME": "B", "GIT_COMMITTER_EMAIL": "b@example.com"}
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
-
-
 def build_repository(base: Path) -> Path:
-    origin = base / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
-    repo = base / "project"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "remote", "add", "origin", str(origin))
-    (repo / "train.py").write_text(TRAIN)
-    (repo / "pyproject.toml").write_text("[tool.mlrepro]\n")
-    (repo / ".gitignore").write_text("mlruns/\nmlartifacts/\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "initial")
-    git(repo, "push", "-q", "origin", "HEAD:main")
-    git(repo, "fetch", "-q", "origin")
-    return repo
+    return pushed_repository(base, {"train.py": TRAIN, "pyproject.toml": "[tool.mlrepro]\n", ".gitignore": "mlruns/\nmlartifacts/\n"})
 
 
 def environment(uri: str) -> dict[str, str]:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.sources import AuditSources
     from mlrepro.nightly.model import AuditDetails, NightlyReport
+    from mlrepro.promote.gate import PromotionResult
+    from mlrepro.reproduce.compare import Tolerance
     from mlrepro.records import ModelVersionRecord, RunRecord
 
 # The rules whose checks read reproduction verdicts (rules/MLR9xx.yaml).
@@ -132,8 +134,9 @@ def _add_reproductions(
     jobs: int,
     timeout: float,
 ) -> list[Finding]:
-    """Reproduce the audit's candidates and judge them with the MLR9xx checks only (the other
-    rules already spoke in the first pass)."""
+    """Reproduce the audit's candidates and judge them with the MLR9xx checks (the other run
+    rules already spoke in the first pass), then judge the registry again: a served model whose
+    run did not come back fails MLR801 even if nothing else was wrong with the run."""
     from mlrepro.findings import sort_findings
     from mlrepro.reproduce.bulk import candidates, reproduce_many
 
@@ -146,7 +149,62 @@ def _add_reproductions(
         run = by_id.get(run_id) or sources.get_run(run_id)
         if run is not None:
             extra.extend(f for f in auditor.audit_run(run) if f.code in REPRODUCTION_CODES)
-    return sort_findings([*findings, *extra])
+
+    def fetch(run_id: str) -> RunRecord | None:
+        return by_id.get(run_id) or sources.get_run(run_id)
+
+    kept = [f for f in findings if f.code not in auditor.model_codes]
+    return sort_findings([*kept, *extra, *auditor.audit_models(versions, fetch)])
+
+
+def promote(
+    cwd: Path,
+    model: str,
+    version: str,
+    to: str,
+    *,
+    tracking_uri: str | None = None,
+    repo: Path | None = None,
+    reproduce: bool = False,
+    must_beat: Sequence[str] = (),
+    archive_previous: bool = False,
+    dry_run: bool = False,
+    tolerance: Tolerance | None = None,
+    per_metric: dict[str, Tolerance] | None = None,
+    timeout: float = 3600.0,
+    config: Path | None = None,
+    isolated: bool = False,
+    promoted_by: str | None = None,
+) -> PromotionResult:
+    """The deployment gate: audit model version ``version``'s source run (error-level findings
+    block), optionally compare its metrics with the version holding ``to`` (``must_beat``
+    specs, else ``[tool.mlrepro.promote] must-beat``) and re-execute it (``reproduce``); when
+    every gate passes, set the alias or move the stage and tag the version with the trail.
+    ``dry_run``: judge, change nothing. Raises PromoteError (and the adapters' errors) for
+    input that cannot be judged."""
+    from mlrepro.audit.engine import Auditor
+    from mlrepro.audit.policy import load_policy
+    from mlrepro.audit.sources import open_sources
+    from mlrepro.audit.team_rules import load_team_rules
+    from mlrepro.promote.gate import PromotionRequest, run_gate
+    from mlrepro.promote.settings import load_promote_policy
+    from mlrepro.promote.threshold import MetricThreshold
+    from mlrepro.reproduce.compare import Tolerance
+
+    settings = resolve_settings(cwd, config, isolated=isolated)
+    policy = load_policy(settings)
+    promote_policy = load_promote_policy(settings)
+    thresholds = tuple(MetricThreshold.parse(spec) for spec in must_beat) if must_beat else promote_policy.must_beat
+    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts=True)
+    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
+    request = PromotionRequest(
+        model=model, version=version, to=to, reproduce=reproduce, must_beat=thresholds,
+        archive_previous=archive_previous, dry_run=dry_run, tolerance=tolerance or Tolerance(),
+        per_metric=per_metric or {}, timeout=timeout,
+        repo_root=sources.context.repo.root if sources.context.repo is not None else None,
+        promoted_by=promoted_by,
+    )
+    return run_gate(sources.store, auditor, sources.get_run, request)
 
 
 def _fill_details(details: AuditDetails, sources: AuditSources, runs: Sequence[RunRecord], versions: Sequence[ModelVersionRecord]) -> None:

@@ -59,7 +59,7 @@ def populate(store: Store, repo: Repo) -> dict[str, str]:
     run, served and unserved registry versions."""
     good = store.good_run(repo, artifacts={"model/model.pkl": b"x" * 2048, "requirements.txt": b"numpy==2.1.0\n"})
     bad = store.run(name="run", tags={"team": "fraud"}, metrics={"accuracy": 0.5}, artifacts={"plot.png": b"\x89PNG"})
-    register(store.client, "churn", good, stage="Production", aliases=("champion",))
+    register(store.client, "churn", good, stage="Production", aliases=("champion",), trail=True)
     register(store.client, "churn", bad, stage="Production")
     register(store.client, "churn", None, source=(store.artifacts / "model").as_uri(), aliases=("shadow",))
     return {"good": good, "bad": bad}
@@ -85,7 +85,7 @@ def test_a_full_audit_writes_nothing(store: Store, repo: Repo, tmp_path: Path) -
 
 def test_clean_store_exits_0_under_every_rule(store: Store, repo: Repo) -> None:
     good = store.good_run(repo, artifacts={"model/model.pkl": b"x" * 1024})
-    register(store.client, "churn", good, stage="Production", aliases=("champion",))
+    register(store.client, "churn", good, stage="Production", aliases=("champion",), trail=True)
     result = audit(repo.path, uri=store.uri)
     assert (result.code, result.out, result.err) == (0, "All checks passed!\n", "")
 
@@ -101,7 +101,7 @@ def test_findings_exit_1(store: Store, repo: Repo) -> None:
 def test_fail_on_sets_the_threshold(store: Store, repo: Repo) -> None:
     # Two Production versions of clean runs: warnings only (MLR803).
     for _ in range(2):
-        register(store.client, "churn", store.good_run(repo), stage="Production")
+        register(store.client, "churn", store.good_run(repo), stage="Production", trail=True)
     result = audit(repo.path, "--output-format", "json", uri=store.uri)
     assert {(f["code"], f["severity"]) for f in json.loads(result.out)} == {("MLR803", "warning")}
     assert result.code == 1
@@ -261,6 +261,7 @@ def test_json_carries_run_experiment_and_model(store: Store, repo: Repo) -> None
         ("MLR801", "churn/2", runs["bad"]),
         ("MLR802", "churn/3", None),
         ("MLR803", "churn/2", runs["bad"]),
+        ("MLR804", "churn/2", runs["bad"]),  # Production by hand, around the gate
     }
 
 

@@ -107,7 +107,7 @@ def test_served_version_whose_run_was_garbage_collected(server_store: ServerStor
     experiment = f"gc-{tag}"
     kept = server_store.good_run(repo, experiment=experiment, name="kept")
     doomed = server_store.good_run(repo, experiment=experiment, name="doomed", artifacts={"model/model.pkl": b"m"})
-    version = register(server_store.client, f"churn-{tag}", doomed, aliases=("champion",))
+    version = register(server_store.client, f"churn-{tag}", doomed, aliases=("champion",), trail=True)
     server_store.client.delete_run(doomed)
     gc = subprocess.run(
         [sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", postgres_database, "--run-ids", doomed],
@@ -121,3 +121,38 @@ def test_served_version_whose_run_was_garbage_collected(server_store: ServerStor
     assert code == 1
     assert [(f["code"], f["model"], f["run_id"]) for f in mine] == [("MLR802", f"churn-{tag}/{version}", doomed)]
     assert kept not in {f["run_id"] for f in findings}
+
+
+def test_promote_over_rest(server_store: ServerStore, repo: Repo) -> None:
+    """The gate against a team server: versions are strings over REST, aliases come from the
+    registered model, the trail is readable back through the REST registry (MLR804 quiet)."""
+    import contextlib
+    import io
+    import json
+
+    from mlrepro.cli import main
+
+    tag = uuid.uuid4().hex[:8]
+    model = f"promote-{tag}"
+    first = register(server_store.client, model, server_store.good_run(repo, experiment=f"promote-{tag}", metrics={"accuracy": 0.90}))
+    second = register(server_store.client, model, server_store.good_run(repo, experiment=f"promote-{tag}", metrics={"accuracy": 0.95}))
+
+    def promote(version: str, *args: str) -> tuple[int, dict[str, object]]:
+        out = io.StringIO()
+        previous = Path.cwd()
+        os.chdir(repo.path)
+        try:
+            with contextlib.redirect_stdout(out):
+                code = main(["promote", model, version, "--tracking-uri", server_store.uri, "--output-format", "json", *args])
+        finally:
+            os.chdir(previous)
+        return code, json.loads(out.getvalue())
+
+    assert promote(first, "--to", "champion")[0] == 0
+    code, result = promote(second, "--to", "champion", "--must-beat", "accuracy:0.01")
+    assert code == 0, result
+    assert result["previous"] == first
+    assert {k: str(v) for k, v in server_store.client.get_registered_model(model).aliases.items()} == {"champion": second}
+    assert server_store.client.get_model_version(model, second).tags["mlrepro.gate"] == "audit,must-beat"
+    _, findings = audit_json(server_store, repo.path, "--experiment", f"promote-{tag}", "--select", "MLR804")
+    assert [f for f in findings if str(f["model"]).startswith(f"{model}/")] == []

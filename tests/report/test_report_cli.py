@@ -56,7 +56,7 @@ def test_one_clean_run(store: Store, repo: Repo, report: Report) -> None:
 def test_fail_on_sets_the_exit_code_and_json_junit_are_written(store: Store, repo: Repo, report: Report, tmp_path: Path) -> None:
     # Two Production versions of clean runs: warnings only (MLR803).
     for _ in range(2):
-        register(store.client, "churn", store.good_run(repo), stage="Production")
+        register(store.client, "churn", store.good_run(repo), stage="Production", trail=True)
     out = tmp_path / "out"
     result = report(repo.path, "--json", str(out / "a.json"), "--junit", str(out / "a.xml"), "--sarif", str(out / "a.sarif"), uri=store.uri)
     assert result.code == 1, result.err

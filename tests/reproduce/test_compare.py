@@ -12,6 +12,8 @@ from mlrepro.reproduce.compare import (
     Comparison,
     MetricComparison,
     Tolerance,
+    compare_history,
+    compare_histories,
     compare_metrics,
     explain,
 )
@@ -287,3 +289,35 @@ def test_explain_reports_a_whole_section_added_or_replaced() -> None:
 def test_explain_shortens_long_values() -> None:
     (line,) = explain({"tags": {"freeze": "a" * 500}}, {"tags": {"freeze": "b" * 500}})
     assert len(line) < 300 and "…" in line
+
+
+def test_history_identical_and_within_tolerance() -> None:
+    path = [(0, 1.0), (1, 0.5), (2, 0.25)]
+    assert compare_history("loss", path, list(path), Tolerance()).outcome == "identical"
+    nudged = [(0, 1.0), (1, 0.5 + 1e-15), (2, 0.25)]
+    item = compare_history("loss", path, nudged, Tolerance())
+    assert (item.outcome, item.first_step, item.compared) == ("within-tolerance", None, 3)
+    assert item.max_abs_diff == pytest.approx(1e-15, rel=0.5)
+
+
+def test_history_reports_the_first_divergent_step_with_both_values() -> None:
+    item = compare_history("loss", [(0, 1.0), (1, 0.5), (2, 0.25), (3, 0.2)], [(0, 1.0), (1, 0.6), (2, 0.3), (3, 0.2)], Tolerance())
+    assert (item.outcome, item.first_step, item.original, item.reproduced) == ("diverged", 1, 0.5, 0.6)
+    assert item.max_abs_diff == pytest.approx(0.1)
+
+
+def test_history_missing_steps_and_repeated_steps() -> None:
+    # A step logged twice counts with its last value; a step the reproduction never logged is missing.
+    item = compare_history("acc", [(0, 0.1), (0, 0.2), (1, 0.3), (2, 0.4)], [(0, 0.2), (1, 0.3)], Tolerance())
+    assert (item.outcome, item.first_step, item.missing_steps, item.steps) == ("missing", 2, 1, 3)
+    extra = compare_history("acc", [(0, 0.1), (1, 0.2)], [(0, 0.1), (1, 0.2), (2, 0.3)], Tolerance())
+    assert (extra.outcome, extra.extra_steps) == ("identical", 1)
+
+
+def test_histories_skip_single_step_metrics_and_use_per_metric_tolerances() -> None:
+    original = {"accuracy": [(0, 0.9)], "loss": [(0, 1.0), (1, 0.5)]}
+    reproduced = {"accuracy": [(0, 0.8)], "loss": [(0, 1.0), (1, 0.51)]}
+    [loss] = compare_histories(original, reproduced)
+    assert loss.outcome == "diverged"
+    [loss] = compare_histories(original, reproduced, per_metric={"lo*": Tolerance(0.05)})
+    assert loss.outcome == "within-tolerance"

@@ -5,58 +5,23 @@ re-executed by the real CLI in a fresh process."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
 from audit_helpers import Repo, Store, git, init_repo
-
-TRAIN = """\
-import sys
-
-import mlflow
-import numpy as np
-from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
-
-SEED = {seed}
-X, y = load_iris(return_X_y=True)
-noise = np.random.default_rng(SEED).normal(0, 0.5, X.shape) if SEED is not None else np.random.normal(0, 0.5, X.shape)
-X_train, X_test, y_train, y_test = train_test_split(X + noise, y, test_size=0.3, random_state=SEED)
-with mlflow.start_run():
-    if SEED is not None:
-        mlflow.log_param("seed", SEED)
-    model = RandomForestClassifier(n_estimators=20, random_state=SEED).fit(X_train, y_train)
-    mlflow.log_metric("accuracy", model.score(X_test, y_test))
-    # Continuous: two unseeded runs cannot agree on it by chance, as they can on accuracy.
-    mlflow.log_metric("noise_mean", float(noise.mean()))
-    mlflow.log_metric("train_time", 0.123 if SEED is None else 0.5)
-    {after}
-"""
-
-
-def env_for(store: Store) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT", "PYTHONHASHSEED", "MLREPRO_"))}
-    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "GIT_PYTHON_REFRESH": "quiet"})
-    return env
+from training_helpers import TRAIN, run_training, training_env
 
 
 def train(store: Store, repo: Repo) -> str:
-    """Run the committed training script as a user does; the id of the run it logged."""
-    done = subprocess.run([sys.executable, "train.py"], cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)
-    return str(run.info.run_id)
+    return run_training(store, repo)
 
 
 def reproduce(store: Store, repo: Repo, run_id: str, *args: str) -> tuple[int, dict, str]:
     done = subprocess.run(
         [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json", *args],
-        cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=600,
+        cwd=repo.path, env=training_env(store), capture_output=True, text=True, timeout=600,
     )
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, (json.loads(done.stdout) if done.stdout.strip() else {}), done.stderr
@@ -96,6 +61,25 @@ def test_an_unseeded_run_diverges_and_repeats_report_a_spread(tmp_path: Path, st
     assert set(result["spread"]["accuracy"]) >= {"min", "max", "mean", "std"}
 
 
+# The final loss is the same on every run; only step 2 draws from the unseeded global generator.
+WOBBLE = "for step in range(5): mlflow.log_metric('loss', 1.0 / (step + 1) + (np.random.random() * 1e-3 if step == 2 else 0.0), step=step)"
+
+
+def test_history_catches_a_seeded_run_that_ends_equal_by_another_path(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path, after=WOBBLE)
+    run_id = train(store, repo)
+    code, result, _ = reproduce(store, repo, run_id)
+    assert (code, result["verdict"]) == (0, "identical"), "final values alone agree"
+    assert "history" not in result
+    code, result, _ = reproduce(store, repo, run_id, "--history", "--record")
+    assert (code, result["verdict"]) == (1, "diverged"), result
+    loss = result["history"]["loss"]
+    assert (loss["outcome"], loss["first_step"], loss["steps"], loss["compared_steps"]) == ("diverged", 2, 5, 5)
+    assert any("history of loss: diverged from step 2" in note for note in result["notes"])
+    tags = store.client.get_run(run_id).data.tags
+    assert (tags["mlrepro.reproduced.verdict"], tags["mlrepro.reproduced.params_match"], tags["mlrepro.reproduced.data_match"]) == ("diverged", "true", "true")
+
+
 def test_a_recorded_uncommitted_diff_is_applied(tmp_path: Path, store: Store) -> None:
     repo = project(tmp_path)
     (repo.path / "train.py").write_text(TRAIN.format(seed="11", after="pass"))  # trained from a dirty tree
@@ -114,17 +98,10 @@ def test_a_crashing_script_fails_with_its_log_tail(tmp_path: Path, store: Store)
     # The run's own commit still works: reproduce it from a repository whose HEAD is broken.
     code, result, _ = reproduce(store, repo, run_id)
     assert (code, result["verdict"]) == (0, "identical")
-    broken = train_expecting_failure(store, repo)
+    broken = run_training(store, repo, succeeds=False)
     code, result, _ = reproduce(store, repo, broken)
     assert code == 1 and result["verdict"] == "failed"
     assert "data loader died" in result["log_tail"]
-
-
-def train_expecting_failure(store: Store, repo: Repo) -> str:
-    done = subprocess.run([sys.executable, "train.py"], cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0
-    [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)
-    return str(run.info.run_id)
 
 
 def test_a_run_past_the_timeout_is_killed_and_cleaned_up(tmp_path: Path, store: Store) -> None:
@@ -143,7 +120,7 @@ def train_id_without_waiting(store: Store, repo: Repo) -> str:
     """Start the slow script, wait until its run exists with metrics, then stop it."""
     import time
 
-    proc = subprocess.Popen([sys.executable, "train.py"], cwd=repo.path, env=env_for(store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "train.py"], cwd=repo.path, env=training_env(store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -3,6 +3,9 @@
 Per-run checks see one ``RunRecord``; group checks see every audited run; registry checks
 see the model versions with the verdict of each source run (fetched on demand when the run
 is outside the audited experiments or time window).
+
+Runs that ``mlrepro reproduce`` created (tagged ``mlrepro.reproduces``) are evidence about
+another run, not results of their own: they are not audited.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlrepro import tags as tag_names
 from mlrepro.audit.checks import MODEL, RUN, RUNS
 from mlrepro.audit.context import AuditContext
 from mlrepro.config import Settings
@@ -123,6 +127,8 @@ class Auditor:
         verdicts: dict[str, Verdict] = {}
         judged = {v.run_id for v in versions if v.in_use and v.run_id} if self._by_scope[MODEL] else set()
         for run in runs:
+            if tag_names.REPRODUCES in run.tags:
+                continue
             seen.append(run)
             findings.extend(self.audit_run(run))
             if run.run_id in judged:
@@ -130,14 +136,33 @@ class Auditor:
         for rule, check in self._by_scope[RUNS]:
             for run, message in check(seen, self.ctx):  # type: ignore[misc]
                 findings.append(self._finding(rule, message, run_ref(run, self.ctx)))
-        if versions and self._by_scope[MODEL]:
-            for version in versions:
-                if version.run_id in judged and version.run_id not in verdicts:
-                    run = fetch_run(version.run_id) if fetch_run else None
-                    verdicts[version.run_id] = self._verdict(run, version.run_id)
-            for rule, check in self._by_scope[MODEL]:
-                for version, message in check(versions, self.ctx, verdicts):  # type: ignore[misc]
-                    ref = RunRef(run_id=version.run_id, model=f"{version.name}/{version.version}", source="mlflow")
-                    findings.append(self._finding(rule, message, ref))
+        findings.extend(self.audit_models(versions, fetch_run, verdicts))
         checked = tuple(run.label for run in seen) + tuple(v.label for v in versions)
         return AuditResult(sort_findings(findings), len(seen), len(versions), checked)
+
+    @property
+    def model_codes(self) -> frozenset[str]:
+        return frozenset(rule.code for rule, _ in self._by_scope[MODEL])
+
+    def audit_models(
+        self,
+        versions: Sequence[ModelVersionRecord],
+        fetch_run: Callable[[str], RunRecord | None] | None = None,
+        verdicts: dict[str, Verdict] | None = None,
+    ) -> list[Finding]:
+        """The registry checks. ``verdicts`` holds the source runs already judged; the others
+        are fetched. Called again after ``audit --reproduce``, so that a served model whose run
+        did not come back is judged with that verdict."""
+        if not versions or not self._by_scope[MODEL]:
+            return []
+        verdicts = {} if verdicts is None else verdicts
+        for version in versions:
+            if version.in_use and version.run_id and version.run_id not in verdicts:
+                run = fetch_run(version.run_id) if fetch_run else None
+                verdicts[version.run_id] = self._verdict(run, version.run_id)
+        findings = []
+        for rule, check in self._by_scope[MODEL]:
+            for version, message in check(versions, self.ctx, verdicts):  # type: ignore[misc]
+                ref = RunRef(run_id=version.run_id, model=f"{version.name}/{version.version}", source="mlflow")
+                findings.append(self._finding(rule, message, ref))
+        return findings

@@ -39,6 +39,8 @@ class AuditPolicy:
     rules_dir: Path | None = None
     generic_run_names: tuple[str, ...] = DEFAULT_GENERIC_NAMES
     fail_on: str = "note"
+    # From [tool.mlrepro.promote]: aliases that only `mlrepro promote` may set (MLR804).
+    guarded_aliases: tuple[str, ...] = ("champion", "production")
 
 
 def _strings(table: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -81,4 +83,11 @@ def load_policy(settings: Settings) -> AuditPolicy:
         rules_dir=(settings.root / rules_dir) if rules_dir else None,
         generic_run_names=_strings(table, "generic-run-names", DEFAULT_GENERIC_NAMES),
         fail_on=fail_on,
+        guarded_aliases=_guarded_aliases(settings),
     )
+
+
+def _guarded_aliases(settings: Settings) -> tuple[str, ...]:
+    from mlrepro.promote.settings import load_promote_policy
+
+    return load_promote_policy(settings).guarded_aliases

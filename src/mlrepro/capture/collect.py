@@ -67,6 +67,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlrepro import tags as tag_names
+
 if TYPE_CHECKING:
     from mlrepro.sources.git_capture import WorktreeStatus
 
@@ -81,12 +83,12 @@ _TAG_KEY = re.compile(r"[/\w.\- :]*")
 # some 250 kB of source. Larger dirty trees are kept as a commit object instead (0: always).
 DEFAULT_MAX_DIFF_TAGS = 10
 
-ERROR_TAG = "mlrepro.capture_error"
-DIFF_PART_TAG = "mlrepro.git.diff.{}"
-DIFF_PARTS_TAG = "mlrepro.git.diff_parts"
-DIFF_SHA_TAG = "mlrepro.git.diff_sha256"
-STASH_TAG = "mlrepro.git.stash_ref"
-DVC_TAG_PREFIX = "mlrepro.dvc."
+ERROR_TAG = tag_names.CAPTURE_ERROR
+DIFF_PART_TAG = tag_names.GIT_DIFF_PART
+DIFF_PARTS_TAG = tag_names.GIT_DIFF_PARTS
+DIFF_SHA_TAG = tag_names.GIT_DIFF_SHA
+STASH_TAG = tag_names.GIT_STASH
+DVC_TAG_PREFIX = tag_names.DVC_PREFIX
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # Written by seed_everything (mlrepro.capture.seeding.SEED_ENV).
 SEED_ENV = "MLREPRO_SEED"
@@ -245,15 +247,15 @@ def _environment_tags(cwd: Path, argv: list[str], root: Path | None) -> dict[str
     import mlrepro
 
     tags = {
-        "mlrepro.command": _command(argv, cwd, root),
-        "mlrepro.cwd": str(cwd),
-        "mlrepro.python": f"{platform.python_implementation()} {platform.python_version()}",
-        "mlrepro.platform": _platform(),
-        "mlrepro.cpu": _cpu_model(),
+        tag_names.COMMAND: _command(argv, cwd, root),
+        tag_names.CWD: str(cwd),
+        tag_names.PYTHON: f"{platform.python_implementation()} {platform.python_version()}",
+        tag_names.PLATFORM: _platform(),
+        tag_names.CPU: _cpu_model(),
         "mlrepro.pip_freeze_sha256": hashlib.sha256(pip_freeze().encode("utf-8")).hexdigest(),
-        "mlrepro.pythonhashseed": _hash_seed(),
-        "mlrepro.run_by": _user(),
-        "mlrepro.capture_version": mlrepro.__version__,
+        tag_names.HASH_SEED: _hash_seed(),
+        tag_names.RUN_BY: _user(),
+        tag_names.CAPTURE_VERSION: mlrepro.__version__,
     }
     for name in THREAD_VARIABLES:
         tags[f"mlrepro.threads.{name}"] = os.environ.get(name, "unset")
@@ -395,8 +397,8 @@ def _git_tags(root: Path, cwd: Path, settings: CaptureSettings) -> tuple[Worktre
 
     state = git_capture.status(root)
     tags = {
-        "mlrepro.git.branch": state.branch,
-        "mlrepro.git.dirty": "true" if state.dirty else "false",
+        tag_names.GIT_BRANCH: state.branch,
+        tag_names.GIT_DIRTY: "true" if state.dirty else "false",
     }
     try:
         tags["mlrepro.git.cwd"] = cwd.relative_to(root.resolve()).as_posix() or "."

@@ -39,19 +39,21 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
+from mlrepro import tags as tag_names
+
 PATCH_ARTIFACT = "mlrepro/uncommitted.patch"
 FREEZE_ARTIFACT = "mlrepro/requirements.lock.txt"
-GATE_TAG = "mlrepro.model_gate"
-ERROR_TAG = "mlrepro.error"
-CAPTURE_ERROR_TAG = "mlrepro.capture_error"
-FREEZE_TAG = "mlrepro.pip_freeze_sha256"
-RUN_BY_TAG = "mlrepro.run_by"
-SEED_TAG = "mlrepro.seed"
-COMMIT_TAG = "mlflow.source.git.commit"
-CAPTURED_COMMIT_TAG = "mlrepro.git.commit"
-BRANCH_TAG = "mlflow.source.git.branch"
-CAPTURED_BRANCH_TAG = "mlrepro.git.branch"
-CAPTURE_VERSION_TAG = "mlrepro.capture_version"  # the plugin writes it on every run it tags
+GATE_TAG = tag_names.MODEL_GATE
+ERROR_TAG = tag_names.ERROR
+CAPTURE_ERROR_TAG = tag_names.CAPTURE_ERROR
+FREEZE_TAG = tag_names.FREEZE
+RUN_BY_TAG = tag_names.RUN_BY
+SEED_TAG = tag_names.SEED
+COMMIT_TAG = tag_names.MLFLOW_COMMIT
+CAPTURED_COMMIT_TAG = tag_names.GIT_COMMIT
+BRANCH_TAG = tag_names.MLFLOW_BRANCH
+CAPTURED_BRANCH_TAG = tag_names.GIT_BRANCH
+CAPTURE_VERSION_TAG = tag_names.CAPTURE_VERSION
 
 # The audit rules whose findings are decided before the run exists.
 PRE_RUN_RULES = ("MLR701", "MLR709", "MLR506", "MLR702")

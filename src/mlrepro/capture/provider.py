@@ -22,8 +22,10 @@ import os
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from mlrepro import tags as tag_names
+
 CAPTURE_ENV = "MLREPRO_CAPTURE"
-ERROR_TAG = "mlrepro.capture_error"
+ERROR_TAG = tag_names.CAPTURE_ERROR
 _OFF = frozenset({"0", "false", "no", "off"})
 
 

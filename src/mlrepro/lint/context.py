@@ -69,6 +69,9 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "start_run": ("mlflow",),
     "end_run": ("mlflow",),
     "finish": ("wandb",),
+    # Model URIs that name a run or a version (MLR305 follows a URI assigned to a name).
+    "runs:/": ("mlflow",),
+    "models:/": ("mlflow",),
 }
 # Absolute paths in string literals: a quote, then "/", "~/" or a drive letter. Found by
 # searching the literal quote-slash pairs; a character-class regex would scan 5x slower.

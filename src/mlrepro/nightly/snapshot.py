@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from mlrepro import tags
 from mlrepro.config import Settings
 from mlrepro.findings import Finding, RunRef, Severity
 from mlrepro.formatters import Report
@@ -86,12 +87,14 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
     for f in findings:
         if f["run_id"] and not f["model"]:  # registry findings name the source run too, but are about the version
             by_run.setdefault(f["run_id"], []).append(f)
-    runs = details.runs
+    # mlrepro's own re-executions are not audited (the engine skips them): they are shown as
+    # reproductions, not counted as runs.
+    runs = [r for r in details.runs if tags.REPRODUCES not in r.tags]
     with_errors = {r.run_id for r in runs if any(f["severity"] == "error" for f in by_run.get(r.run_id, ()))}
     severity_counts = Counter(f["severity"] for f in findings)
 
     ran = repro.from_outcomes(details.reproductions, {r.run_id: r for r in runs})
-    recorded = repro.from_store(runs, skip=details.reproductions, per_metric=_tolerances(settings))
+    recorded = repro.from_store(details.runs, skip=details.reproductions, per_metric=_tolerances(settings))
     recorded.sort(key=lambda r: r["date"] or "", reverse=True)
     reproductions = ran + recorded
     outcome_counts = Counter(r["outcome"] for r in reproductions)
@@ -186,8 +189,6 @@ def _run_details(runs: Sequence[Any], by_run: Mapping[str, list[dict[str, Any]]]
             "name": run.run_name,
             "experiment": run.experiment_name or run.experiment_id,
             "status": run.status,
-            # mlrepro's own re-executions are audited like any run: say what they reproduce.
-            "reproduces": run.tags.get(repro.REPRODUCES_TAG),
             "start_time": run.start_time.isoformat(timespec="seconds") if run.start_time else None,
             "worst": _worst(f["severity"] for f in found),
             "counts": {s: sum(1 for f in found if f["severity"] == s) for s in SEVERITIES},

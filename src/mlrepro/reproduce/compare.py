@@ -223,6 +223,85 @@ def compare_metrics(
     return Comparison(verdict, tuple(metrics), spread, tuple(notes))
 
 
+@dataclass(frozen=True)
+class HistoryComparison:
+    """One metric's per-step history against one reproduction's. Steps are compared where
+    both logged them; a step logged several times counts with its last value."""
+
+    name: str
+    steps: int  # steps the original logged
+    compared: int  # steps both sides logged
+    outcome: str  # identical | within-tolerance | diverged | missing
+    first_step: int | None = None  # the first step outside the tolerance (or missing)
+    original: float | None = None  # the values at that step
+    reproduced: float | None = None
+    max_abs_diff: float | None = None  # over the compared steps
+    missing_steps: int = 0  # steps the original logged and the reproduction did not
+    extra_steps: int = 0
+
+
+def _by_step(history: Sequence[tuple[int, float]]) -> dict[int, float]:
+    return {step: float(value) for step, value in history}  # later values of a step win
+
+
+def compare_history(
+    name: str, original: Sequence[tuple[int, float]], reproduced: Sequence[tuple[int, float]], tol: Tolerance
+) -> HistoryComparison:
+    """A run can end on the same number by a different path (a different shuffle that happens
+    to converge): the history shows it, the final value does not."""
+    orig, rep = _by_step(original), _by_step(reproduced)
+    common = sorted(set(orig) & set(rep))
+    missing = sorted(set(orig) - set(rep))
+    outcome, first = "identical", None
+    max_abs: float | None = None
+    for step in common:
+        a, b = orig[step], rep[step]
+        single = _single_outcome(a, b, tol)
+        diff, _ = _diffs(a, b)
+        if diff is not None:
+            max_abs = diff if max_abs is None else max(max_abs, diff)
+        if single == "diverged" and first is None:
+            outcome, first = "diverged", step
+        elif single == "within-tolerance" and outcome == "identical":
+            outcome = "within-tolerance"
+    if missing and outcome != "diverged":
+        outcome, first = "missing", missing[0]
+    return HistoryComparison(
+        name=name,
+        steps=len(orig),
+        compared=len(common),
+        outcome=outcome,
+        first_step=first,
+        original=orig.get(first) if first is not None else None,
+        reproduced=rep.get(first) if first is not None else None,
+        max_abs_diff=max_abs,
+        missing_steps=len(missing),
+        extra_steps=len(set(rep) - set(orig)),
+    )
+
+
+def compare_histories(
+    original: Mapping[str, Sequence[tuple[int, float]]],
+    reproduced: Mapping[str, Sequence[tuple[int, float]]],
+    default: Tolerance = Tolerance(),
+    per_metric: Mapping[str, Tolerance] = {},  # read only
+) -> tuple[HistoryComparison, ...]:
+    """Compare the histories of the metrics the original logged (the caller leaves out the
+    timing metrics, as for final values). Metrics with at most one step have no path to
+    compare and are left to :func:`compare_metrics`."""
+    return tuple(
+        compare_history(name, history, reproduced.get(name, ()), _tolerance_for(name, default, per_metric))
+        for name, history in sorted(original.items())
+        if len(_by_step(history)) > 1
+    )
+
+
+def metrics_to_compare(names: Sequence[str], per_metric: Mapping[str, Tolerance] = {}, exclude: Sequence[str] = DEFAULT_EXCLUDE) -> list[str]:
+    """The metric names :func:`compare_metrics` judges (timing metrics left out unless a
+    per-metric tolerance asks for them)."""
+    return sorted(n for n in names if n in per_metric or not _matches(n, exclude))
+
+
 def _as_strings(value: Any) -> Any:
     """Mappings stay mappings (with string keys), every other value becomes its string: MLflow
     logs params and tags as strings, and numpy vs Python numbers must not look different."""

@@ -22,9 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlrepro import tags as tag_names
 from mlrepro.reproduce.workspace import _GIT_LOCATION_VARIABLES
 
-DVC_TAG_PREFIX = "mlrepro.dvc."  # as the capture plugin writes it (mlrepro.capture.collect)
+DVC_TAG_PREFIX = tag_names.DVC_PREFIX
 
 
 @dataclass

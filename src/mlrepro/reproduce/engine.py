@@ -15,16 +15,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mlrepro import tags as tag_names
 from mlrepro.records import RunRecord
-from mlrepro.reproduce.compare import Comparison, Tolerance, compare_metrics, explain
+from mlrepro.reproduce.compare import (
+    Comparison,
+    HistoryComparison,
+    Tolerance,
+    compare_histories,
+    compare_metrics,
+    explain,
+    metrics_to_compare,
+)
 from mlrepro.reproduce.plan import ReproPlan, make_plan
 from mlrepro.reproduce.runner import Execution, child_env, execute
 from mlrepro.reproduce.workspace import checkout
 from mlrepro.sources.mlflow_store import MlflowStore
 
-REPRODUCES_TAG = "mlrepro.reproduces"
+REPRODUCES_TAG = tag_names.REPRODUCES
 # Environment facts the capture plugin records: a difference here is a likely cause.
-_ENVIRONMENT_PREFIXES = ("mlrepro.pip_freeze_sha256", "mlrepro.threads.", "mlrepro.pythonhashseed", "mlrepro.python", "mlrepro.platform", "mlrepro.cpu")
+_ENVIRONMENT_PREFIXES = tag_names.ENVIRONMENT_PREFIXES
 _SEED_PARAMS = ("seed", "random_state", "random_seed")
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -53,6 +62,7 @@ class ReproResult:
     differences: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    history: tuple[HistoryComparison, ...] | None = None  # None: not asked (--history)
 
     @property
     def reproduced(self) -> bool:
@@ -68,7 +78,7 @@ def _datasets(run: RunRecord) -> dict[str, str]:
 
 
 def _seeded(run: RunRecord) -> bool:
-    return "mlrepro.seed" in run.tags or any(p in run.params for p in _SEED_PARAMS)
+    return tag_names.SEED in run.tags or any(p in run.params for p in _SEED_PARAMS)
 
 
 def reproduce_run(
@@ -80,6 +90,7 @@ def reproduce_run(
     tolerance: Tolerance = Tolerance(),
     per_metric: Mapping[str, Tolerance] | None = None,
     record: bool = False,
+    history: bool = False,
 ) -> ReproResult:
     started = time.monotonic()
     original = store.get_run(run_id)
@@ -101,7 +112,7 @@ def reproduce_run(
                 store.log_params(new_id, dict(original.params))
             env = child_env(os.environ, {**plan.env, "MLFLOW_TRACKING_URI": store.uri, "MLFLOW_RUN_ID": new_id})
             for variable in _THREAD_VARIABLES:  # unset at the original run: unset now, whatever this shell says
-                if original.tags.get(f"mlrepro.threads.{variable}") == "unset":
+                if original.tags.get(tag_names.THREADS.format(variable)) == "unset":
                     env.pop(variable, None)
             execution = execute(plan.argv, workspace.path / plan.workdir, env, timeout)
             failed = execution.timed_out or execution.returncode != 0
@@ -126,6 +137,10 @@ def reproduce_run(
             notes.append("it logged metrics before failing: they are compared above, the verdict stays failed")
     else:
         notes.append("the re-execution logged no metrics")
+    histories = None
+    if history and comparison is not None:
+        histories = _compare_histories(store, original, attempts, tolerance, per_metric or {})
+        verdict = _history_verdict(verdict, histories, _seeded(original), notes)
     if not _seeded(original):
         notes.append("the original run recorded no seed: it is not deterministic, so it is judged against the spread of repeats")
     params_match = latest is not None and {k: original.params.get(k) for k in original.params} == {k: latest.params.get(k) for k in original.params}
@@ -150,17 +165,69 @@ def reproduce_run(
         differences=differences,
         notes=notes,
         duration_s=time.monotonic() - started,
+        history=histories,
     )
     if record:
         store.set_tags(
             run_id,
             {
-                "mlrepro.reproduced.verdict": verdict,
-                "mlrepro.reproduced.run_ids": ",".join(a.run_id for a in attempts),
-                "mlrepro.reproduced.date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                tag_names.REPRODUCED_VERDICT: verdict,
+                tag_names.REPRODUCED_RUN_IDS: ",".join(a.run_id for a in attempts),
+                tag_names.REPRODUCED_DATE: datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                tag_names.REPRODUCED_PARAMS_MATCH: str(params_match).lower(),
+                tag_names.REPRODUCED_DATA_MATCH: str(data_match).lower(),
             },
         )
     return result
+
+
+_HISTORY_RANK = {"identical": 0, "within-tolerance": 1, "missing": 2, "diverged": 3}
+
+
+def _compare_histories(
+    store: MlflowStore, original: RunRecord, attempts: list[Attempt], tolerance: Tolerance, per_metric: Mapping[str, Tolerance]
+) -> tuple[HistoryComparison, ...]:
+    """Per metric, the worst of the reproductions' histories against the original's."""
+    names = metrics_to_compare(list(original.metrics), per_metric)
+    before = {name: store.metric_history(original.run_id, name) for name in names}
+    worst: dict[str, HistoryComparison] = {}
+    for attempt in attempts:
+        after = {name: store.metric_history(attempt.run_id, name) for name in names}
+        for item in compare_histories(before, after, tolerance, per_metric):
+            if item.name not in worst or _HISTORY_RANK[item.outcome] > _HISTORY_RANK[worst[item.name].outcome]:
+                worst[item.name] = item
+    return tuple(worst[name] for name in sorted(worst))
+
+
+def _history_verdict(verdict: str, histories: tuple[HistoryComparison, ...], seeded: bool, notes: list[str]) -> str:
+    """A seeded run that ends on the same values by another path did not reproduce: its
+    history decides as much as its final values. Without a seed, the paths are expected to
+    differ, so they are reported but do not change the verdict."""
+    off = [h for h in histories if h.outcome in ("diverged", "missing")]
+    for h in off:
+        what = f"diverged from step {h.first_step} ({h.original!r} -> {h.reproduced!r})" if h.outcome == "diverged" else f"{h.missing_steps} of {h.steps} steps not logged by the reproduction (first: step {h.first_step})"
+        notes.append(f"history of {h.name}: {what}")
+    if verdict in ("failed", "diverged"):
+        return verdict
+    if off and seeded:
+        return "diverged"
+    if not off and verdict == "identical" and any(h.outcome == "within-tolerance" for h in histories):
+        return "within-tolerance"
+    return verdict
+
+
+def _history_json(h: HistoryComparison) -> dict[str, object]:
+    return {
+        "steps": h.steps,
+        "compared_steps": h.compared,
+        "outcome": h.outcome,
+        "first_step": h.first_step,
+        "original": h.original,
+        "reproduced": h.reproduced,
+        "max_abs_diff": h.max_abs_diff,
+        "missing_steps": h.missing_steps,
+        "extra_steps": h.extra_steps,
+    }
 
 
 def result_json(result: ReproResult) -> dict[str, object]:
@@ -181,6 +248,7 @@ def result_json(result: ReproResult) -> dict[str, object]:
         "verdict": result.verdict,
         "metrics": metrics,
         "spread": result.comparison.spread if result.comparison else {},
+        **({"history": {h.name: _history_json(h) for h in result.history}} if result.history is not None else {}),
         "params_match": result.params_match,
         "data_match": result.data_match,
         "code": {"commit": result.plan.commit, "patch_applied": result.patch_applied, "entry_point": result.plan.source},
@@ -201,6 +269,9 @@ def result_text(result: ReproResult) -> str:
         lines.append(f"  {m.name}: {m.original} -> {m.reproduced}  {m.outcome}{diff}")
     for name, spread in (result.comparison.spread.items() if result.comparison else ()):
         lines.append(f"  {name} spread: " + ", ".join(f"{k} {v:.6g}" for k, v in spread.items()))
+    for h in result.history or ():
+        where = f", first at step {h.first_step}" if h.first_step is not None else ""
+        lines.append(f"  history {h.name}: {h.compared}/{h.steps} steps compared, {h.outcome}{where}")
     lines.extend(f"  difference: {d}" for d in result.differences)
     lines.extend(f"  note: {n}" for n in result.notes)
     if result.verdict == "failed" and result.attempts:

@@ -28,16 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlrepro import tags as tag_names
 from mlrepro.records import RunRecord
 
-ENTRY_POINT_TAG = "mlflow.project.entryPoint"
-SOURCE_NAME_TAG = "mlflow.source.name"
-COMMAND_TAG = "mlrepro.command"
-GIT_CWD_TAG = "mlrepro.git.cwd"
-COMMIT_TAGS = ("mlrepro.git.commit", "mlflow.source.git.commit")
-HASH_SEED_TAG = "mlrepro.pythonhashseed"
-SEED_TAG = "mlrepro.seed"
-THREADS_TAG = "mlrepro.threads.{}"
+ENTRY_POINT_TAG = tag_names.MLFLOW_ENTRY_POINT
+SOURCE_NAME_TAG = tag_names.MLFLOW_SOURCE_NAME
+COMMAND_TAG = tag_names.COMMAND
+GIT_CWD_TAG = tag_names.GIT_CWD
+COMMIT_TAGS = (tag_names.GIT_COMMIT, tag_names.MLFLOW_COMMIT)
+HASH_SEED_TAG = tag_names.HASH_SEED
+SEED_TAG = tag_names.SEED
+THREADS_TAG = tag_names.THREADS
 
 NO_THREADS_NOTE = "thread settings were not recorded: BLAS, LightGBM and KMeans results can differ in the last bits"
 

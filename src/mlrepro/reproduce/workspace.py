@@ -9,14 +9,14 @@ exceptions and Ctrl-C included.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from mlrepro.sources.git_capture import GitCaptureError, run_git
 
 # A large repository's checkout takes a while; a hung git (a credential prompt from a hook)
 # must still end.
@@ -94,20 +94,8 @@ def _toplevel(path: Path) -> Path:
 
 
 def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> str:
-    env = {key: value for key, value in os.environ.items() if key not in _GIT_LOCATION_VARIABLES}
-    env["GIT_TERMINAL_PROMPT"] = "0"
     try:
-        result = subprocess.run(
-            ["git", *args], cwd=cwd, env=env, input=stdin, capture_output=True,
-            timeout=GIT_TIMEOUT_SECONDS, check=False,
-        )
-    except FileNotFoundError:
-        raise WorkspaceError("git is not installed (no `git` on PATH)") from None
-    except subprocess.TimeoutExpired:
-        raise WorkspaceError(f"`git {args[0]}` took more than {GIT_TIMEOUT_SECONDS:.0f} s in {cwd}") from None
-    except OSError as exc:
-        raise WorkspaceError(f"cannot run git in {cwd}: {exc}") from None
-    if result.returncode != 0:
-        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise WorkspaceError("; ".join(lines[-3:]) if lines else f"`git {args[0]}` exited with {result.returncode}")
-    return result.stdout.decode("utf-8", "surrogateescape")
+        out = run_git(cwd, *args, stdin=stdin, timeout=GIT_TIMEOUT_SECONDS, drop_env=_GIT_LOCATION_VARIABLES)
+    except GitCaptureError as exc:
+        raise WorkspaceError(exc.detail) from None
+    return out.decode("utf-8", "surrogateescape")

@@ -50,6 +50,10 @@ _DVC_METADATA = ("dvc.lock", "dvc.yaml")
 class GitCaptureError(Exception):
     """git is missing, failed, or the repository cannot be read."""
 
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message  # git's stderr tail when git ran and failed
+
 
 @dataclass(frozen=True)
 class WorktreeStatus:
@@ -82,22 +86,34 @@ def find_worktree(start: Path) -> Path | None:
     return None
 
 
-def run_git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> bytes:
+def run_git(
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+    drop_env: tuple[str, ...] = (),
+) -> bytes:
+    """Run one git command; its stdout. Every failure is a :class:`GitCaptureError` whose
+    ``detail`` is git's own last words (callers that wrap it in their error keep them).
+    ``drop_env``: variables not to inherit (``GIT_DIR`` and friends would point a command run
+    in another checkout back at the user's repository)."""
     command = ["git", "--no-optional-locks", *args]
-    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    inherited = {key: value for key, value in os.environ.items() if key not in drop_env}
+    full_env = {**inherited, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     try:
-        result = subprocess.run(
-            command, cwd=cwd, env=full_env, capture_output=True, timeout=TIMEOUT_SECONDS, check=False
-        )
+        result = subprocess.run(command, cwd=cwd, env=full_env, input=stdin, capture_output=True, timeout=timeout, check=False)
     except FileNotFoundError:
         raise GitCaptureError("git is not installed (no `git` on PATH)") from None
     except subprocess.TimeoutExpired:
-        raise GitCaptureError(f"`git {args[0]}` took more than {TIMEOUT_SECONDS:.0f} s in {cwd}") from None
+        raise GitCaptureError(f"`git {args[0]}` took more than {timeout:.0f} s in {cwd}") from None
     except OSError as exc:
         raise GitCaptureError(f"cannot run git in {cwd}: {exc}") from None
     if result.returncode != 0:
-        message = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitCaptureError(f"`git {args[0]}` failed in {cwd}: {message[-1] if message else f'exit {result.returncode}'}")
+        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        detail = "; ".join(lines[-3:]) if lines else f"`git {args[0]}` exited with {result.returncode}"
+        last = lines[-1] if lines else f"exit {result.returncode}"
+        raise GitCaptureError(f"`git {args[0]}` failed in {cwd}: {last}", detail)
     return result.stdout
 
 

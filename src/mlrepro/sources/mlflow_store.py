@@ -1,8 +1,8 @@
 """The MLflow tracking store, read through MLflow's public client, mapped to plain records.
 
 The audit only reads: nothing it calls creates, updates or migrates anything in the store.
-The few writes (a reproduction run, `--record` tags) are separate methods that only
-`mlrepro reproduce` calls. MLflow's SQL
+The few writes (a reproduction run, `--record` tags; aliases, stages and version tags) are
+separate methods that only `mlrepro reproduce` and `mlrepro promote` call. MLflow's SQL
 store creates tables and a default experiment when it opens an empty database, so a SQLite
 URI must name an existing file, and we check its schema is there before MLflow touches it.
 """
@@ -202,6 +202,14 @@ class MlflowStore:
             deleted=getattr(info, "lifecycle_stage", "active") == "deleted",
         )
 
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """Every value logged for one metric, as (step, value) in logging order."""
+        try:
+            history = self._client.get_metric_history(run_id, key)
+        except Exception as exc:
+            raise TrackingStoreError(f"run {run_id}: cannot read the history of {key!r}: {_short(exc)}") from None
+        return [(int(m.step), float(m.value)) for m in sorted(history, key=lambda m: (m.timestamp, m.step))]
+
     # -- artifacts -------------------------------------------------------------------------
     def list_artifacts(self, run: RunRecord) -> tuple[Artifact, ...]:
         """Every file of the run and of the MLflow 3 models it logged, with sizes.
@@ -266,18 +274,78 @@ class MlflowStore:
                     aliases.setdefault(str(version), []).append(alias)
                 # search_model_versions returns versions without aliases: they come from the model.
                 for mv in self._paged(self._client.search_model_versions, filter_string=f"name = '{_quote(model.name)}'", max_results=1000):
-                    yield ModelVersionRecord(
-                        name=mv.name,
-                        version=str(mv.version),
-                        run_id=mv.run_id or None,
-                        stage=mv.current_stage if mv.current_stage not in (None, "", "None") else None,
-                        aliases=tuple(sorted(aliases.get(str(mv.version), ()))),
-                        source=mv.source,
-                        status=mv.status,
-                        tags=dict(mv.tags or {}),
-                    )
+                    yield _version_record(mv, aliases)
         except Exception as exc:
             raise TrackingStoreError(f"{redact(self.uri)}: cannot read the model registry: {_short(exc)}") from None
+
+    # -- registry writes: only `mlrepro promote` calls these, never the audit ----------------
+    def model_versions(self, name: str) -> list[ModelVersionRecord] | None:
+        """Every version of one registered model, with its aliases; None when no model has
+        that name."""
+        try:
+            try:
+                model = self._client.get_registered_model(name)
+            except Exception as exc:
+                if _not_found(exc):
+                    return None
+                raise
+            aliases: dict[str, list[str]] = {}
+            # search_model_versions returns versions without aliases: they come from the model.
+            for alias, version in (getattr(model, "aliases", None) or {}).items():
+                aliases.setdefault(str(version), []).append(alias)
+            return [
+                _version_record(mv, aliases)
+                for mv in self._paged(self._client.search_model_versions, filter_string=f"name = '{_quote(name)}'", max_results=1000)
+            ]
+        except Exception as exc:
+            raise TrackingStoreError(f"{redact(self.uri)}: cannot read registered model {name!r}: {_short(exc)}") from None
+
+    def supports_stages(self) -> bool:
+        """Can versions still move between the legacy stages? MLflow 3 keeps them (with a
+        FutureWarning) in its own registries; Unity Catalog never had them, and a future
+        client may drop the method."""
+        registry = str(getattr(self._client, "_registry_uri", "") or self.uri)
+        return hasattr(self._client, "transition_model_version_stage") and not registry.startswith("databricks-uc")
+
+    def set_model_alias(self, name: str, alias: str, version: str) -> None:
+        try:
+            self._client.set_registered_model_alias(name, alias, version)
+        except Exception as exc:
+            raise TrackingStoreError(f"model {name} v{version}: cannot set alias @{alias}: {_short(exc)}") from None
+
+    def transition_stage(self, name: str, version: str, stage: str, archive_existing: bool) -> None:
+        import warnings
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, yet still served from
+                self._client.transition_model_version_stage(name, version, stage, archive_existing_versions=archive_existing)
+        except Exception as exc:
+            raise TrackingStoreError(f"model {name} v{version}: cannot move to stage {stage}: {_short(exc)}") from None
+
+    def set_model_version_tags(self, name: str, version: str, tags: dict[str, str]) -> None:
+        try:
+            for key, value in tags.items():  # the registry has no batch call for version tags
+                self._client.set_model_version_tag(name, version, key, value)
+        except Exception as exc:
+            raise TrackingStoreError(f"model {name} v{version}: cannot set tags: {_short(exc)}") from None
+
+
+def _version_record(mv: Any, aliases: dict[str, list[str]]) -> ModelVersionRecord:
+    return ModelVersionRecord(
+        name=mv.name,
+        version=str(mv.version),
+        run_id=mv.run_id or None,
+        stage=mv.current_stage if mv.current_stage not in (None, "", "None") else None,
+        aliases=tuple(sorted(aliases.get(str(mv.version), ()))),
+        source=mv.source,
+        status=mv.status,
+        tags=dict(mv.tags or {}),
+    )
+
+
+def _not_found(exc: BaseException) -> bool:
+    return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "not found" in str(exc).lower()
 
 
 @functools.lru_cache(maxsize=1)

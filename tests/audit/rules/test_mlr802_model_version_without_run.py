@@ -30,7 +30,7 @@ def test_served_version_whose_run_is_gone_is_reported(store: Store, repo: Repo) 
 
 
 def test_missing_run_is_not_also_reported_as_unreproducible(store: Store, repo: Repo) -> None:
-    register(store.client, "churn", MISSING_RUN, aliases=("champion",))
+    register(store.client, "churn", MISSING_RUN, aliases=("champion",), trail=True)
     _, findings = audit_json(store, repo.path, "--select", "MLR8,MLR501")
     assert [f["code"] for f in findings] == ["MLR802"]
 

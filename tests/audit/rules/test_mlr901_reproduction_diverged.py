@@ -4,7 +4,6 @@ re-executes them at their commits. The helpers here are shared with the MLR902 t
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,29 +18,8 @@ from audit_helpers import (
     init_repo,
     register,
 )
+from training_helpers import TRAIN, run_training, training_env
 
-TRAIN = """\
-import sys
-
-import mlflow
-import numpy as np
-from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
-
-SEED = {seed}
-X, y = load_iris(return_X_y=True)
-noise = np.random.default_rng(SEED).normal(0, 0.5, X.shape) if SEED is not None else np.random.normal(0, 0.5, X.shape)
-X_train, X_test, y_train, y_test = train_test_split(X + noise, y, test_size=0.3, random_state=SEED)
-with mlflow.start_run():
-    if SEED is not None:
-        mlflow.log_param("seed", SEED)
-    model = RandomForestClassifier(n_estimators=20, random_state=SEED).fit(X_train, y_train)
-    mlflow.log_metric("accuracy", model.score(X_test, y_test))
-    # Accuracy on 45 samples takes few values: two unseeded runs can agree on it by chance.
-    mlflow.log_metric("noise_sum", float(noise.sum()))
-    {after}
-"""
 SELECT = ("--select", "MLR901,MLR902,MLR701")
 
 
@@ -53,12 +31,7 @@ def train(store: Store, repo: Repo, seed: str = "7", after: str = "pass", succee
     """Commit the script as given, run it as a user does; the id of the run it logged."""
     if (repo.path / "train.py").read_text() != TRAIN.format(seed=seed, after=after):
         repo.commit({"train.py": TRAIN.format(seed=seed, after=after)}, f"seed {seed}, then {after}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT", "PYTHONHASHSEED", "MLREPRO_SEED"))}
-    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "GIT_PYTHON_REFRESH": "quiet"})
-    done = subprocess.run([sys.executable, "train.py"], cwd=repo.path, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert (done.returncode == 0) == succeeds, done.stderr[-3000:]
-    [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)
-    return str(run.info.run_id)
+    return run_training(store, repo, succeeds)
 
 
 def reproductions_of(store: Store) -> dict[str, list[str]]:
@@ -118,10 +91,33 @@ def test_served_models_are_reproduced_even_without_other_findings(tmp_path: Path
     other = train(store, repo, seed="None", after="mlflow.log_param('variant', 2)")
     register(store.client, "iris", served, aliases=("champion",))
     # MLR701 is not selected: no run has an error finding, only the served model's run is a candidate.
-    code, findings = audit_json(store, repo.path, "--reproduce", "--select", "MLR901,MLR902")
-    assert (code, codes_by_run(findings)) == (1, {served: {"MLR901"}})
+    code, findings = audit_json(store, repo.path, "--reproduce", "--select", "MLR901,MLR902,MLR801")
+    assert (code, codes_by_run(findings)) == (1, {served: {"MLR901", "MLR801"}})
+    [model] = findings_of(findings, "MLR801")
+    assert "MLR901" in model["message"], "the registry is judged again with the reproduction's verdict"
     assert set(reproductions_of(store)) == {served} and other not in reproductions_of(store)
     # A second audit does not reproduce the reproduction run it created.
     audit_json(store, repo.path, "--reproduce", "--select", "MLR901,MLR902,MLR701")
     reproductions = reproductions_of(store)
     assert all(new_id not in reproductions for ids in reproductions.values() for new_id in ids)
+
+
+def test_a_verdict_recorded_by_reproduce_is_reported_by_a_read_only_audit(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    unseeded = train(store, repo, seed="None")
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", unseeded, "--tracking-uri", store.uri, "--record"],
+        cwd=repo.path, env=training_env(store), capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    [new_id] = reproductions_of(store)[unseeded]
+    register(store.client, "iris", unseeded, aliases=("champion",))
+    before = store.digest()
+    code, findings = audit_json(store, repo.path, "--select", "MLR901,MLR801")
+    assert store.digest() == before, "the audit only read the recorded verdict"
+    # The reproduction run itself is evidence, not a result: it is not audited.
+    assert (code, codes_by_run(findings)) == (1, {unseeded: {"MLR901", "MLR801"}})
+    [diverged] = findings_of(findings, "MLR901")
+    assert "`mlrepro reproduce --record` on " in diverged["message"] and f"(reproduction run {new_id})" in diverged["message"]
+    [served] = findings_of(findings, "MLR801")
+    assert "MLR901" in served["message"]

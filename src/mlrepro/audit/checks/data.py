@@ -14,12 +14,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlparse
 
+from mlrepro import tags as tag_names
 from mlrepro.audit.checks import run_check
 from mlrepro.audit.context import AuditContext, CodeRepository
 from mlrepro.records import DatasetInput, RunRecord
 
 # The capture plugin records `mlrepro.dvc.<path relative to the repo root>` = md5.
-DVC_TAG_PREFIX = "mlrepro.dvc."
+DVC_TAG_PREFIX = tag_names.DVC_PREFIX
 
 
 def _short(sha: str) -> str:

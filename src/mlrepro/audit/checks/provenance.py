@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath, PureWindowsPath
 from urllib.parse import unquote, urlsplit
 
+from mlrepro import tags as tag_names
 from mlrepro.audit.checks import run_check
 from mlrepro.audit.context import AuditContext, CodeRepository
 from mlrepro.records import RunRecord
@@ -26,20 +27,20 @@ _HEX_SHA = re.compile(r"[0-9a-fA-F]{4,64}")
 _TRUE = frozenset({"true", "1", "yes"})
 
 # Written by mlrepro's capture plugin; MLflow's own pair comes from `mlflow.genai` git versioning.
-DIRTY_TAGS = ("mlrepro.git.dirty", "mlflow.source.git.dirty")
-DIFF_TAG_PREFIXES = ("mlrepro.git.diff", "mlflow.source.git.diff")
-STASH_TAG = "mlrepro.git.stash_ref"
+DIRTY_TAGS = (tag_names.GIT_DIRTY, tag_names.MLFLOW_DIRTY)
+DIFF_TAG_PREFIXES = (tag_names.GIT_DIFF_PREFIX, tag_names.MLFLOW_DIFF_PREFIX)
+STASH_TAG = tag_names.GIT_STASH
 PATCH_ARTIFACT = "mlrepro/uncommitted.patch"
 WANDB_PATCH = "diff.patch"
 
-SEED_TAG = "mlrepro.seed"
+SEED_TAG = tag_names.SEED
 # Namespaced parameter names (Hydra `trainer.seed`, sklearn autolog `clf__random_state`):
 # the last component is the one that names the seed.
 _KEY_PARTS = re.compile(r"\.|/|:|__")
 # What autolog writes for an estimator left unseeded (`random_state=None`).
 _UNSET = frozenset({"", "none", "null", "nan"})
 
-ENVIRONMENT_TAGS = ("mlrepro.pip_freeze_sha256", "mlflow.docker.image.id")
+ENVIRONMENT_TAGS = (tag_names.FREEZE, tag_names.MLFLOW_DOCKER_IMAGE)
 # `mlflow run` builds these from the project's environment file at the recorded commit.
 PROJECT_ENVIRONMENTS = frozenset({"conda", "virtualenv", "uv", "docker"})
 ENVIRONMENT_FILES = frozenset({

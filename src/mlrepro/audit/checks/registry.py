@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlrepro.audit.checks import model_check
 from mlrepro.audit.context import AuditContext
+from mlrepro.promote import trail
 from mlrepro.records import ModelVersionRecord
 
 if TYPE_CHECKING:  # the engine imports the checks' package: no import cycle at run time
@@ -98,3 +99,32 @@ def multiple_production_versions(
             f"models:/{name}/Production loads version {loaded.version}, so which one serves depends on how each "
             "client loads it; archive the others"
         )
+
+
+@model_check
+def promotion_without_gate_trail(
+    versions: Sequence[ModelVersionRecord], ctx: AuditContext, verdicts: Mapping[str, Verdict]
+) -> Iterator[tuple[ModelVersionRecord, str]]:
+    """MLR804: a version serves as stage Production or a guarded alias, but `mlrepro promote`
+    never put it there: the trail tags are missing, or name other targets."""
+    guarded = set(ctx.policy.guarded_aliases)
+    for version in versions:
+        uses = [trail.stage_use(PRODUCTION)] if version.stage == PRODUCTION else []
+        uses.extend(trail.alias_use(alias) for alias in version.aliases if alias in guarded)
+        if not uses:
+            continue
+        shown = " and ".join(f"stage {PRODUCTION}" if use == trail.stage_use(PRODUCTION) else f"alias {use}" for use in uses)
+        missing = [tag for tag in trail.REQUIRED if not version.tags.get(tag)]
+        if missing:
+            yield version, (
+                f"serves as {shown} without the promotion trail ({', '.join(missing)} missing): it was promoted "
+                "around `mlrepro promote`, so no audit or reproduction vouched for it"
+            )
+            continue
+        gated = trail.uses(version.tags.get(trail.PROMOTED_TO))
+        ungated = [use for use in uses if gated and use not in gated]
+        if ungated:
+            yield version, (
+                f"serves as {shown}, but the gate promoted it to {', '.join(sorted(gated))} only: "
+                f"{', '.join(ungated)} was set by hand"
+            )

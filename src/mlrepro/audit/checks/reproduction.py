@@ -1,15 +1,17 @@
-"""Reproduction (MLR9xx): verdicts of re-executions that ``audit --reproduce`` ran.
+"""Reproduction (MLR9xx): verdicts of re-executions.
 
-The checks only read ``ctx.reproductions``, which the bulk step fills; a plain audit leaves
-it empty, so these rules never fire and the audit stays read-only. The verdicts are read by
-attribute (``verdict``, ``comparison``, ``differences``, ``notes``, ``attempts``), so this
-module needs nothing from the reproduce package.
+Two sources, freshest first: ``ctx.reproductions``, which ``audit --reproduce`` fills (read by
+attribute: ``verdict``, ``comparison``, ``differences``, ``notes``, ``attempts``, so this
+module needs nothing from the reproduce package), and the verdict that
+``mlrepro reproduce --record`` left on the run as ``mlrepro.reproduced.*`` tags, which a
+plain, read-only audit sees.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mlrepro import tags as tag_names
 from mlrepro.audit.checks import run_check
 from mlrepro.audit.context import AuditContext
 from mlrepro.records import RunRecord
@@ -27,11 +29,24 @@ def _number(value: object) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def _recorded(run: RunRecord, verdict: str) -> str | None:
+    """The message part for a verdict recorded on the run, when it is ``verdict``."""
+    if run.tags.get(tag_names.REPRODUCED_VERDICT) != verdict:
+        return None
+    ids = run.tags.get(tag_names.REPRODUCED_RUN_IDS, "")
+    when = run.tags.get(tag_names.REPRODUCED_DATE, "")
+    return f"`mlrepro reproduce --record`{' on ' + when if when else ''} recorded it" + (f" (reproduction run {ids})" if ids else "")
+
+
 @run_check
 def reproduction_diverged(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
     """MLR901: re-executed at its commit, the run's metrics came back different."""
     result = ctx.reproductions.get(run.run_id)
-    if result is None or getattr(result, "verdict", None) != "diverged":
+    if result is None:
+        if (recorded := _recorded(run, "diverged")) is not None:
+            yield f"re-executed at its commit, the metrics diverged: {recorded}; run `mlrepro reproduce {run.run_id}` for the comparison"
+        return
+    if getattr(result, "verdict", None) != "diverged":
         return
     comparison = getattr(result, "comparison", None)
     off = [m for m in getattr(comparison, "metrics", ()) if getattr(m, "within_tolerance", True) is False]
@@ -54,7 +69,11 @@ def reproduction_diverged(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
 def reproduction_failed(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
     """MLR902: the re-execution did not complete (could not start, non-zero exit, timeout, no metrics)."""
     result = ctx.reproductions.get(run.run_id)
-    if result is None or getattr(result, "verdict", None) != "failed":
+    if result is None:
+        if (recorded := _recorded(run, "failed")) is not None:
+            yield f"re-executed at its commit, the run did not reproduce: {recorded}; run `mlrepro reproduce {run.run_id}` for the log"
+        return
+    if getattr(result, "verdict", None) != "failed":
         return
     notes = list(getattr(result, "notes", None) or ())
     reasons = [n for n in notes if not n.startswith(("PYTHONHASHSEED", "thread settings"))][:_MAX_ITEMS] or notes[:1]

@@ -21,6 +21,7 @@ When is a run closed? (the same for W&B and MLflow)
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -226,4 +227,83 @@ def unguarded_log_model(ctx: ModuleContext) -> Iterator[Hit]:
         yield site.node, (
             f"`{name}()` logs a model on every run, good or bad: no `if` compares a metric first "
             "(`if val_score > best_score:`), so the artifact store fills with unusable models"
+        )
+
+
+# A model URI that names one run, one version or "whatever was registered last": a literal
+# prefix of the URI shows it; "\0" stands for a value computed at run time.
+_PINNED_URI = re.compile(r"(?:runs:/|models:/(?:[^/@\0]+|\0)/(?P<version>\d+|latest)(?:/|$)|models:/(?P<model_id>m-[0-9a-f]{8,})(?:/|$))")
+_URI_KEYWORDS = ("model_uri", "artifact_uri")
+_SHOWN_URI = 60
+
+
+def _is_loader(name: str) -> bool:
+    """``mlflow.pyfunc.load_model``, ``mlflow.<flavor>.load_model``, ``mlflow.artifacts.download_artifacts``."""
+    return (name.startswith("mlflow.") and name.endswith(".load_model")) or name == "mlflow.artifacts.download_artifacts"
+
+
+def _uri_text(expr: ast.AST | None) -> str | None:
+    """The literal text of a URI expression, with ``\\0`` for each computed part; None when no
+    part of it is literal."""
+    if isinstance(expr, ast.Constant):
+        return expr.value if isinstance(expr.value, str) else None
+    if isinstance(expr, ast.JoinedStr):
+        parts = [v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "\0" for v in expr.values]
+        return "".join(parts) if any(p != "\0" for p in parts) else None
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):  # "runs:/" + run_id + "/model"
+        left, right = _uri_text(expr.left), _uri_text(expr.right)
+        if left is None and right is None:
+            return None
+        return (left if left is not None else "\0") + (right if right is not None else "\0")
+    return None
+
+
+def _assigned_uri(ctx: ModuleContext, site: Site, name: str) -> ast.expr | None:
+    """``MODEL_URI = "runs:/..."`` earlier in the same function or at module level. Only lines
+    that spell a model URI are visited (the ``runs:/`` and ``models:/`` keywords), so only
+    literal assignments are seen: exactly the ones that matter."""
+    row = getattr(site.node, "lineno", 0)
+    found: ast.expr | None = None
+    for assign in ctx.sites(ast.Assign):
+        node = assign.node
+        assert isinstance(node, ast.Assign)
+        if node.lineno >= row or assign.function not in (None, site.function):
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            found = node.value  # sites are in source order: the last one before the call wins
+    return found
+
+
+def _pinned(text: str) -> str | None:
+    match = _PINNED_URI.match(text)
+    if match is None:
+        return None
+    if match.group("model_id"):
+        return "one logged model by its id"
+    version = match.group("version")
+    if version == "latest":
+        return "whatever version was registered last: every new registration goes live without a gate"
+    if version:
+        return f"version {version} for good: promoting or rolling back in the registry does not change what serves"
+    return "a model straight from one run's artifacts, around the registry"
+
+
+def model_loaded_by_run_or_version(ctx: ModuleContext) -> Iterator[Hit]:
+    """MLR305: serving code loads ``runs:/<id>/...``, ``models:/name/3`` or ``models:/name/latest``."""
+    for site, name in ctx.calls_matching(_is_loader):
+        call = site.node
+        assert isinstance(call, ast.Call)
+        uri = next((kw.value for kw in call.keywords if kw.arg in _URI_KEYWORDS), call.args[0] if call.args else None)
+        if isinstance(uri, ast.Name):
+            uri = _assigned_uri(ctx, site, uri.id)
+        text = _uri_text(uri)
+        what = _pinned(text) if text is not None else None
+        if what is None:
+            continue
+        shown = text.replace("\0", "{...}")
+        if len(shown) > _SHOWN_URI:
+            shown = shown[: _SHOWN_URI - 3] + "..."
+        yield call, (
+            f"`{name}()` loads '{shown}', {what}; load by alias or stage "
+            "(`models:/<name>@champion`, `models:/<name>/Production`) so that the registry decides what serves"
         )
