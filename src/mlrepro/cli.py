@@ -193,10 +193,9 @@ def _tolerance_option(values: Sequence[str]) -> dict[str, Any]:
 
 def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str, Any]:
     """``[tool.mlrepro.reproduce.tolerances]``, then ``--tolerance`` (the command line wins)."""
-    configured = settings.section("reproduce").get("tolerances", {})
-    if not isinstance(configured, dict) or not all(isinstance(v, str) for v in configured.values()):
-        raise UsageFailure('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
-    per_metric = _tolerance_option([f"{k}={v}" for k, v in configured.items()])
+    from mlrepro.reproduce.compare import configured_tolerances
+
+    per_metric: dict[str, Any] = dict(configured_tolerances(settings.section("reproduce").get("tolerances", {})))
     per_metric.update(_tolerance_option(tolerances))
     return per_metric
 

@@ -19,7 +19,7 @@ from mlrepro.findings import Finding, RunRef, Severity
 from mlrepro.formatters import Report
 from mlrepro.nightly import reproductions as repro
 from mlrepro.nightly.model import SCHEMA, AuditDetails, Night
-from mlrepro.reproduce.compare import Tolerance
+from mlrepro.reproduce.compare import configured_tolerances
 
 RUN_DETAILS = 200
 EXPERIMENTS = 200
@@ -61,20 +61,6 @@ def finding_key(f: Mapping[str, Any]) -> tuple[str, str, str, str]:
     return (str(f["code"]), str(f.get("run_id") or ""), str(f.get("model") or ""), str(f["message"]))
 
 
-def _tolerances(settings: Settings) -> dict[str, Tolerance]:
-    table = settings.section("reproduce").get("tolerances", {})
-    if not isinstance(table, Mapping):
-        raise ValueError('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
-    parsed = {}
-    for name, spec in table.items():
-        rtol, _, atol = str(spec).partition(":")
-        try:
-            parsed[str(name)] = Tolerance(float(rtol), float(atol) if atol else Tolerance().atol)
-        except ValueError:
-            raise ValueError(f"[tool.mlrepro.reproduce] tolerances: {name} = {spec!r}: expected \"RTOL[:ATOL]\"") from None
-    return parsed
-
-
 def _worst(severities: Iterable[str]) -> str | None:
     return max(severities, key=_RANK.__getitem__, default=None)
 
@@ -94,7 +80,7 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
     severity_counts = Counter(f["severity"] for f in findings)
 
     ran = repro.from_outcomes(details.reproductions, {r.run_id: r for r in runs})
-    recorded = repro.from_store(details.runs, skip=details.reproductions, per_metric=_tolerances(settings))
+    recorded = repro.from_store(details.runs, skip=details.reproductions, per_metric=configured_tolerances(settings.section("reproduce").get("tolerances", {})))
     recorded.sort(key=lambda r: r["date"] or "", reverse=True)
     reproductions = ran + recorded
     outcome_counts = Counter(r["outcome"] for r in reproductions)
