@@ -10,7 +10,7 @@ from pathlib import Path
 
 from audit_helpers import GOOD_TAGS, Repo, Store
 from mlrepro.api import nightly_report
-from report_page import parse
+from report_helpers import parse
 
 NIGHT_1 = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 NIGHT_2 = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)

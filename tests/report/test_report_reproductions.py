@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from audit_helpers import Store, init_repo, register
-from conftest import Report
 from mlrepro.cli import main
-from report_page import parse
+from report_helpers import ReportCli, parse
 from training_helpers import TRAIN, run_training
 
 
-def test_recorded_and_fresh_reproductions_are_charted(store: Store, tmp_path: Path, report: Report, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recorded_and_fresh_reproductions_are_charted(store: Store, tmp_path: Path, report: ReportCli, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = init_repo(tmp_path, {"train.py": TRAIN.format(seed="7", after="pass"), ".gitignore": "mlruns/\nmlartifacts/\n", "pyproject.toml": "[tool.mlrepro]\n"})
     seeded = run_training(store, repo)
     monkeypatch.chdir(repo.path)
