@@ -69,6 +69,7 @@ def audit_report(
     max_reproductions: int | None = None,
     jobs: int = 1,
     timeout: float = 3600.0,
+    wandb_dirs: Sequence[Path] = (),
     details: AuditDetails | None = None,
 ) -> Report:
     """Audit the runs and registered models of one tracking store. ``incremental``: only runs
@@ -79,6 +80,11 @@ def audit_report(
     error findings (at most ``max_reproductions``, ``jobs`` at a time, each killed after
     ``timeout`` seconds) and add their verdicts (MLR901, MLR902). This writes new runs to the
     store; without it the audit is read-only.
+
+    ``wandb_dirs``: W&B directories (``wandb/`` or one run directory) whose runs are audited
+    alongside the store's, default ``./wandb`` when present; with no store configured and none
+    at the default location, the W&B runs alone. They are read in full even when
+    ``incremental``; ``reproduce`` re-executes them W&B offline into a fresh directory.
 
     ``details``: filled with what the audit saw besides findings (the runs, the model
     versions, the reproductions, the redacted store URI, the repository's HEAD), for the
@@ -91,10 +97,10 @@ def audit_report(
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
-    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts)
+    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs)
     auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
     started = datetime.now(timezone.utc)
-    previous = load_state(sources.store.uri) if incremental else None
+    previous = load_state(sources.store.uri) if incremental and sources.store is not None else None
     runs = sources.runs(
         experiments or policy.experiments, policy.exclude_experiments, since, progress,
         changed_since=previous.last_started if previous else None,
@@ -110,7 +116,7 @@ def audit_report(
     findings = result.findings
     if reproduce:
         findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout)
-    if incremental:
+    if incremental and sources.store is not None:
         save_state(sources.store.uri, started)
     if details is not None:
         _fill_details(details, sources, runs, versions)
@@ -143,7 +149,17 @@ def _add_reproductions(
     assert sources.context.repo is not None
     by_id = {run.run_id: run for run in runs}
     chosen = candidates(findings, versions, by_id, sources.get_run, limit)
-    sources.context.reproductions = dict(reproduce_many(sources.store, chosen, sources.context.repo.root, jobs, timeout))
+    # Each run is re-executed through its own tracker: MLflow runs into the store, W&B runs
+    # offline into a fresh directory (the W&B target reads the originals from the audited dirs).
+    wandb_ids = [run_id for run_id in chosen if run_id in by_id and by_id[run_id].source == "wandb"]
+    mlflow_ids = [run_id for run_id in chosen if run_id not in wandb_ids]
+    root = sources.context.repo.root
+    outcomes = dict(reproduce_many(sources.store, mlflow_ids, root, jobs, timeout)) if sources.store is not None and mlflow_ids else {}
+    if wandb_ids and sources.wandb is not None:
+        from mlrepro.reproduce.wandb_target import WandbTarget
+
+        outcomes.update(reproduce_many(WandbTarget(sources.wandb), wandb_ids, root, jobs, timeout))  # type: ignore[arg-type]
+    sources.context.reproductions = outcomes
     extra = []
     for run_id in chosen:
         run = by_id.get(run_id) or sources.get_run(run_id)
@@ -210,7 +226,10 @@ def promote(
 def _fill_details(details: AuditDetails, sources: AuditSources, runs: Sequence[RunRecord], versions: Sequence[ModelVersionRecord]) -> None:
     from mlrepro.sources.mlflow_store import redact
 
-    details.tracking_uri = redact(sources.store.uri)
+    shown = [redact(sources.store.uri)] if sources.store is not None else []
+    if sources.wandb is not None:
+        shown.append(f"W&B: {len(sources.wandb.run_dirs)} run directories")
+    details.tracking_uri = " + ".join(shown)
     details.runs = list(runs)
     details.versions = list(versions)
     details.reproductions = dict(sources.context.reproductions)

@@ -41,6 +41,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         ("mlrepro.sources.mlflow_store", "TrackingStoreError"),
         ("mlrepro.sources.git_repo", "GitRepoError"),
         ("mlrepro.sources.dvc_repo", "DvcRepoError"),
+        ("mlrepro.sources.wandb_dir", "WandbDirError"),
         ("mlrepro.audit.team_rules", "TeamRuleError"),
         ("mlrepro.reproduce.plan", "PlanError"),
         ("mlrepro.reproduce.workspace", "WorkspaceError"),
@@ -134,16 +135,17 @@ def lint(
 @click.option("--max-reproductions", type=click.IntRange(min=0), metavar="N", help="With --reproduce: re-execute at most N runs.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
+@click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="Audit the W&B runs in this wandb/ directory (or one run directory) too; repeatable (default: ./wandb when present).")
 @selection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def audit(
     tracking_uri: str | None, experiments: Sequence[str], repo: Path | None, since: Any, incremental: bool, artifacts: bool,
     output_format: str, output: Path | None, fail_on: str | None, reproduce: bool, max_reproductions: int | None, jobs: int,
-    timeout: float, select: Sequence[str], ignore: Sequence[str],
+    timeout: float, wandb_dirs: Sequence[Path], select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, quiet: bool, verbose: bool,
 ) -> None:
-    """Audit MLflow runs and registered models for reproducibility defects (read-only unless --reproduce)."""
+    """Audit MLflow runs and registered models, and W&B run directories, for reproducibility defects (read-only unless --reproduce)."""
 
     def run() -> int:
         from datetime import timezone
@@ -162,7 +164,7 @@ def audit(
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer()
         report = audit_report(
             Path.cwd(), tracking_uri, experiments, repo, when, artifacts, overrides, config_file, isolated, progress, incremental,
-            reproduce=reproduce, max_reproductions=max_reproductions, jobs=jobs, timeout=timeout,
+            reproduce=reproduce, max_reproductions=max_reproductions, jobs=jobs, timeout=timeout, wandb_dirs=wandb_dirs,
         )
         if progress is not None:
             click.echo("", err=True)
@@ -211,14 +213,15 @@ def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="A per-metric tolerance; repeatable.")
 @click.option("--record", is_flag=True, help="Tag the original run with the verdict (mlrepro.reproduced.*).")
 @click.option("--history", is_flag=True, help="Also compare each metric's per-step history, not only its final value.")
+@click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="For RUN_ID wandb:ID: the wandb/ directory (or run directory) holding it; repeatable (default: ./wandb).")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def reproduce(
     run_id: str, tracking_uri: str | None, repo: Path | None, timeout: float, repeats: int, rtol: float, atol: float,
-    tolerances: Sequence[str], record: bool, history: bool, output_format: str, output: Path | None, verbose: bool,
+    tolerances: Sequence[str], record: bool, history: bool, wandb_dirs: Sequence[Path], output_format: str, output: Path | None, verbose: bool,
 ) -> None:
-    """Re-execute a run at its commit and compare the new metrics with the originals."""
+    """Re-execute a run at its commit and compare the new metrics with the originals (W&B runs: wandb:RUN_ID)."""
 
     def run() -> int:
         import json
@@ -230,13 +233,25 @@ def reproduce(
         from mlrepro.sources.mlflow_store import MlflowStore, resolve_tracking_uri
 
         settings = resolve_settings(Path.cwd())
-        configured = settings.table.get("tracking-uri")
-        store = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None))
+        target: Any
+        wanted = run_id
+        if run_id.startswith("wandb:"):
+            from mlrepro.reproduce.wandb_target import WandbTarget
+
+            wanted = run_id[len("wandb:"):]
+            if record:
+                raise UsageFailure("--record keeps the verdict on MLflow runs only: W&B run directories are left as they are")
+            target = WandbTarget.open(list(wandb_dirs) or [Path("wandb")])
+        elif wandb_dirs:
+            raise UsageFailure("--wandb-dir: name the W&B run as wandb:RUN_ID")
+        else:
+            configured = settings.table.get("tracking-uri")
+            target = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None))
         root = repo.resolve() if repo else find_work_tree(Path.cwd())
         if root is None or not (root / ".git").exists():
             raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
         per_metric = _per_metric_tolerances(settings, tolerances)
-        result = reproduce_run(store, run_id, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history)
+        result = reproduce_run(target, wanted, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history)
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
         return EXIT_CLEAN if result.reproduced else EXIT_FINDINGS

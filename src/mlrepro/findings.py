@@ -52,6 +52,7 @@ class RunRef:
     # The run's entry-point file relative to the audited repository, when it lies inside it:
     # SARIF attaches run findings there, since code scanning shows only findings with a file.
     source_file: str | None = None
+    run_dir: str | None = None  # a W&B run's directory (source "wandb")
 
 
 @dataclass(frozen=True)

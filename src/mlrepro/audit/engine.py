@@ -72,6 +72,7 @@ def run_ref(run: RunRecord, ctx: AuditContext | None = None) -> RunRef:
         experiment_name=run.experiment_name,
         start_time=run.start_time.isoformat(timespec="seconds") if run.start_time else None,
         source_file=source_file(run, ctx) if ctx is not None else None,
+        run_dir=run.location,
     )
 
 

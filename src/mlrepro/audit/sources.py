@@ -1,5 +1,6 @@
-"""Opening what an audit reads: the tracking store, the git repository, DVC. The one place
-that turns CLI/config choices into adapters, so the engine and checks stay pure."""
+"""Opening what an audit reads: the tracking store, W&B run directories, the git repository,
+DVC. The one place that turns CLI/config choices into adapters, so the engine and checks stay
+pure."""
 
 from __future__ import annotations
 
@@ -8,19 +9,24 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlrepro.audit.context import AuditContext
 from mlrepro.audit.policy import AuditPolicy
 from mlrepro.config import Settings
 from mlrepro.records import ModelVersionRecord, RunRecord
 from mlrepro.sources.git_repo import GitRepo, LazyGitRepo, find_work_tree
-from mlrepro.sources.mlflow_store import MlflowStore, resolve_tracking_uri
+from mlrepro.sources.mlflow_store import DEFAULT_TRACKING_URI, MlflowStore, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from mlrepro.sources.wandb_dir import WandbDirs
 
 
 @dataclass
 class AuditSources:
-    store: MlflowStore
+    store: MlflowStore | None  # None: only W&B directories to audit (no store configured, none at the default)
     context: AuditContext
+    wandb: WandbDirs | None = None
 
     def runs(
         self,
@@ -31,7 +37,33 @@ class AuditSources:
         changed_since: datetime | None = None,
     ) -> Iterator[RunRecord]:
         """Runs to audit: all, those started since ``since``, or (incremental) those started or
-        ended since ``changed_since`` plus every run still RUNNING."""
+        ended since ``changed_since`` plus every run still RUNNING. Then the W&B runs (local
+        directories, always read in full; ``since`` and the experiment filters apply, matched
+        against W&B projects)."""
+        count = 0
+        if self.store is not None:
+            for run in self._mlflow_runs(include, exclude, since, changed_since):
+                count += 1
+                yield run
+                if progress is not None:
+                    progress(count)
+        if self.wandb is not None:
+            for run in self.wandb.iter_runs():
+                if include and run.experiment_name not in include:
+                    continue
+                if run.experiment_name in exclude:
+                    continue
+                if since is not None and (run.start_time is None or run.start_time < since):
+                    continue
+                count += 1
+                yield self._with_artifacts(run)
+                if progress is not None:
+                    progress(count)
+
+    def _mlflow_runs(
+        self, include: Sequence[str], exclude: Sequence[str], since: datetime | None, changed_since: datetime | None
+    ) -> Iterator[RunRecord]:
+        assert self.store is not None
         experiments = self.store.experiments(include, exclude)
         if changed_since is not None:
             ms = int(changed_since.timestamp() * 1000)
@@ -39,27 +71,28 @@ class AuditSources:
         else:
             filters = [f"attributes.start_time >= {int(since.timestamp() * 1000)}" if since else ""]
         seen: set[str] = set()
-        count = 0
         for filter_string in filters:
             for run in self.store.iter_runs(experiments, filter_string):
                 if run.run_id in seen:
                     continue
                 seen.add(run.run_id)
-                count += 1
                 yield self._with_artifacts(run)
-                if progress is not None:
-                    progress(count)
 
     def _with_artifacts(self, run: RunRecord) -> RunRecord:
+        if run.source == "wandb":  # the adapter lists a run directory's files (cheap, local) with the run
+            return run if self.context.artifacts_listed else dataclasses.replace(run, artifacts=None)
+        assert self.store is not None
         return dataclasses.replace(run, artifacts=self.store.list_artifacts(run)) if self.context.artifacts_listed else run
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """A run outside the audited set (a served model's source), listed like the others."""
+        if self.store is None:
+            return None
         run = self.store.get_run(run_id)
         return self._with_artifacts(run) if run is not None else None
 
     def model_versions(self) -> list[ModelVersionRecord]:
-        return list(self.store.iter_model_versions())
+        return list(self.store.iter_model_versions()) if self.store is not None else []
 
 
 def open_sources(
@@ -69,10 +102,16 @@ def open_sources(
     tracking_uri: str | None,
     repo_path: Path | None,
     artifacts: bool,
+    wandb_dirs: Sequence[Path] = (),
 ) -> AuditSources:
+    wandb = _open_wandb(cwd, wandb_dirs)
     configured = settings.table.get("tracking-uri")
     uri = resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None)
-    store = MlflowStore.open(uri)
+    store: MlflowStore | None
+    if wandb is not None and uri == DEFAULT_TRACKING_URI and wandb.run_dirs and not (cwd / "mlflow.db").is_file():
+        store = None  # nothing configured and no embedded store here: audit the W&B runs alone
+    else:
+        store = MlflowStore.open(uri)
     repo: GitRepo | LazyGitRepo | None
     if repo_path is not None:
         repo = GitRepo.open(repo_path, search_parent_directories=False)  # an explicit --repo must be one
@@ -86,4 +125,17 @@ def open_sources(
 
         data = DvcRepo(repo)
     context = AuditContext(policy=policy, repo=repo, data=data, artifacts_listed=artifacts)
-    return AuditSources(store, context)
+    return AuditSources(store, context, wandb)
+
+
+def _open_wandb(cwd: Path, paths: Sequence[Path]) -> WandbDirs | None:
+    """``--wandb-dir`` paths (each must hold runs), else ``./wandb`` when it exists (it may hold
+    only logs)."""
+    default = cwd / "wandb"
+    if not paths and not default.is_dir():
+        return None
+    from mlrepro.sources.wandb_dir import WandbDirs
+
+    if paths:
+        return WandbDirs.open([p if p.is_absolute() else cwd / p for p in paths], require_runs=True)
+    return WandbDirs.open([default], require_runs=False)

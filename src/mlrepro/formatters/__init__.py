@@ -38,9 +38,13 @@ def subject(finding: Finding) -> str:
 
 
 def run_fields(finding: Finding) -> dict[str, str | None]:
-    """The tracked-run identifiers machine-readable formats carry (None where unknown)."""
+    """The tracked-run identifiers machine-readable formats carry (None where unknown).
+    W&B runs also carry their source and directory (their experiment id is the project)."""
     run = finding.run or RunRef()
-    return {"run_id": run.run_id, "experiment_id": run.experiment_id, "model": run.model}
+    fields = {"run_id": run.run_id, "experiment_id": run.experiment_id, "model": run.model}
+    if run.source == "wandb":
+        fields |= {"source": run.source, "run_dir": run.run_dir}
+    return fields
 
 
 def render(fmt: str, report: Report) -> str:

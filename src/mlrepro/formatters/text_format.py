@@ -28,6 +28,9 @@ def run_heading(finding: Finding) -> str:
     if run.model:
         name, _, version = run.model.rpartition("/")
         return f"model {name} version {version}" + (f" (run {run.run_id})" if run.run_id else "")
+    if run.source == "wandb":
+        details = [d for d in (run.run_name and f"'{run.run_name}'", run.experiment_name and f"project '{run.experiment_name}'", run.start_time and f"started {run.start_time}", run.run_dir) if d]
+        return f"W&B run {run.run_id}" + (f" ({', '.join(details)})" if details else "")
     details = [d for d in (run.run_name and f"'{run.run_name}'", run.experiment_name and f"experiment '{run.experiment_name}'", run.start_time and f"started {run.start_time}") if d]
     return f"run {run.run_id}" + (f" ({', '.join(details)})" if details else "")
 

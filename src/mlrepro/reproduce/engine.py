@@ -1,9 +1,10 @@
 """Reproduce one tracked run: plan it, check out its code, re-execute it into a new run of
 the same experiment, and compare the metrics. Never prints; the CLI renders the result.
 
-The original run is never modified unless ``record`` is set. Every re-execution logs into a
-run created beforehand, tagged ``mlrepro.reproduces=<original id>``, which the training code
-resumes through ``MLFLOW_RUN_ID``.
+The original run is never modified unless ``record`` is set. Where the original is read and
+where re-executions log is the target's business (``reproduce/target.py``): for MLflow, a run
+created beforehand, tagged ``mlrepro.reproduces=<original id>``, which the training code
+resumes through ``MLFLOW_RUN_ID``; for W&B, an offline run in a fresh directory.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from mlrepro.reproduce.compare import (
     explain,
     metrics_to_compare,
 )
-from mlrepro.reproduce.plan import ReproPlan, make_plan
+from mlrepro.reproduce.plan import ReproPlan
 from mlrepro.reproduce.runner import Execution, child_env, execute
+from mlrepro.reproduce.target import REPRODUCES_TAG, MlflowTarget, ReproTarget  # noqa: F401 - bulk.py imports REPRODUCES_TAG from here
 from mlrepro.reproduce.workspace import checkout
 from mlrepro.sources.mlflow_store import MlflowStore
 
-REPRODUCES_TAG = tag_names.REPRODUCES
 # Environment facts the capture plugin records: a difference here is a likely cause.
 _ENVIRONMENT_PREFIXES = tag_names.ENVIRONMENT_PREFIXES
 _SEED_PARAMS = ("seed", "random_state", "random_seed")
@@ -82,7 +83,7 @@ def _seeded(run: RunRecord) -> bool:
 
 
 def reproduce_run(
-    store: MlflowStore,
+    store: MlflowStore | ReproTarget,
     run_id: str,
     repo_root: Path,
     timeout: float = 3600.0,
@@ -93,10 +94,12 @@ def reproduce_run(
     history: bool = False,
 ) -> ReproResult:
     started = time.monotonic()
-    original = store.get_run(run_id)
+    target: ReproTarget = MlflowTarget(store) if isinstance(store, MlflowStore) else store
+    original = target.get_run(run_id)
     if original is None:
-        raise ReproduceError(f"no run {run_id} in {store.uri}")
-    plan = make_plan(original, repo_root)
+        raise ReproduceError(f"no run {run_id} in {target.describe()}")
+    plan = target.plan(original, repo_root)
+    latest: RunRecord | None = None
     attempts: list[Attempt] = []
     patch_applied = False
     with checkout(repo_root, plan.commit, plan.patch) as workspace:
@@ -106,21 +109,15 @@ def reproduce_run(
         data = restore_and_check(workspace.path, repo_root, original.tags, timeout)  # DVC data, before it is read
         for attempt in range(max(repeats, 1)):
             name = f"reproduce-{original.run_name or run_id[:8]}" + (f"-{attempt + 1}" if repeats > 1 else "")
-            new_id = store.create_run(original.experiment_id, name, {REPRODUCES_TAG: run_id})
-            if plan.source == "mlproject":
-                # `mlflow run` logs the params in its launcher, not in the training code: so do we.
-                store.log_params(new_id, dict(original.params))
-            env = child_env(os.environ, {**plan.env, "MLFLOW_TRACKING_URI": store.uri, "MLFLOW_RUN_ID": new_id})
+            new_id, target_env = target.start(original, plan, name)
+            env = child_env(os.environ, {**plan.env, **target_env})
             for variable in _THREAD_VARIABLES:  # unset at the original run: unset now, whatever this shell says
                 if original.tags.get(tag_names.THREADS.format(variable)) == "unset":
                     env.pop(variable, None)
             execution = execute(plan.argv, workspace.path / plan.workdir, env, timeout)
-            failed = execution.timed_out or execution.returncode != 0
-            store.finish_run(new_id, "KILLED" if execution.timed_out else "FAILED" if failed else "FINISHED")
-            reproduced = store.get_run(new_id)
-            attempts.append(Attempt(new_id, execution, dict(reproduced.metrics) if reproduced else {}))
+            latest = target.finish(new_id, execution)
+            attempts.append(Attempt(new_id, execution, dict(latest.metrics) if latest else {}))
     reproductions = [a.metrics for a in attempts]
-    latest = store.get_run(attempts[-1].run_id)
     notes = list(plan.notes)
     comparison = None
     verdict = "failed"
@@ -139,7 +136,7 @@ def reproduce_run(
         notes.append("the re-execution logged no metrics")
     histories = None
     if history and comparison is not None:
-        histories = _compare_histories(store, original, attempts, tolerance, per_metric or {})
+        histories = _compare_histories(target, original, attempts, tolerance, per_metric or {})
         verdict = _history_verdict(verdict, histories, _seeded(original), notes)
     if not _seeded(original):
         notes.append("the original run recorded no seed: it is not deterministic, so it is judged against the spread of repeats")
@@ -168,7 +165,7 @@ def reproduce_run(
         history=histories,
     )
     if record:
-        store.set_tags(
+        target.record(
             run_id,
             {
                 tag_names.REPRODUCED_VERDICT: verdict,
@@ -185,7 +182,7 @@ _HISTORY_RANK = {"identical": 0, "within-tolerance": 1, "missing": 2, "diverged"
 
 
 def _compare_histories(
-    store: MlflowStore, original: RunRecord, attempts: list[Attempt], tolerance: Tolerance, per_metric: Mapping[str, Tolerance]
+    store: ReproTarget, original: RunRecord, attempts: list[Attempt], tolerance: Tolerance, per_metric: Mapping[str, Tolerance]
 ) -> tuple[HistoryComparison, ...]:
     """Per metric, the worst of the reproductions' histories against the original's."""
     names = metrics_to_compare(list(original.metrics), per_metric)

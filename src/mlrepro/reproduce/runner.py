@@ -26,6 +26,8 @@ KILL_GRACE_S = 5.0
 # that runs `mlrepro reproduce` (e.g. inside `mlflow run`), they would make the training log
 # into someone else's run instead of the one pre-created for the reproduction.
 MLFLOW_RUN_SELECTION_VARS = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+# Likewise for W&B: a re-execution must not resume or fork a run of the calling shell.
+WANDB_RUN_SELECTION_VARS = ("WANDB_RUN_ID", "WANDB_RESUME", "WANDB_RESUME_FROM", "WANDB_FORK_FROM")
 
 
 @dataclass
@@ -43,7 +45,7 @@ def child_env(base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str
     :data:`MLFLOW_RUN_SELECTION_VARS`); set them in ``overrides`` to point the child at the
     reproduction's own run.
     """
-    env = {key: value for key, value in base.items() if key not in MLFLOW_RUN_SELECTION_VARS}
+    env = {key: value for key, value in base.items() if key not in MLFLOW_RUN_SELECTION_VARS + WANDB_RUN_SELECTION_VARS}
     env.update(overrides)
     return env
 

@@ -1,0 +1,74 @@
+"""Where a reproduction reads the original run and where its re-executions log: the one part
+of reproducing that depends on the tracker. The engine plans, checks out, runs and compares
+the same way for every target.
+
+* ``MlflowTarget``: a run created beforehand in the same experiment, tagged
+  ``mlrepro.reproduces``, which the training code resumes through ``MLFLOW_RUN_ID``.
+* ``WandbTarget`` (``reproduce/wandb_target.py``): W&B in offline mode, into a fresh directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+from mlrepro import tags as tag_names
+from mlrepro.records import RunRecord
+from mlrepro.reproduce.plan import ReproPlan, make_plan
+from mlrepro.reproduce.runner import Execution
+from mlrepro.sources.mlflow_store import MlflowStore
+
+REPRODUCES_TAG = tag_names.REPRODUCES
+
+
+class ReproTarget(Protocol):
+    def describe(self) -> str:
+        """Where runs are looked up, for "no run X in ..."."""
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def plan(self, original: RunRecord, repo_root: Path) -> ReproPlan: ...
+
+    def start(self, original: RunRecord, plan: ReproPlan, name: str) -> tuple[str, dict[str, str]]:
+        """Prepare one re-execution: its run id, and the variables that make the child log there."""
+
+    def finish(self, run_id: str, execution: Execution) -> RunRecord | None:
+        """After the child exited: the reproduction's run as it was logged (None if it never started)."""
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]: ...
+
+    def record(self, run_id: str, tags: Mapping[str, str]) -> None:
+        """``--record``: keep the verdict on the original run."""
+
+
+class MlflowTarget:
+    def __init__(self, store: MlflowStore) -> None:
+        self.store = store
+
+    def describe(self) -> str:
+        return self.store.uri
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return self.store.get_run(run_id)
+
+    def plan(self, original: RunRecord, repo_root: Path) -> ReproPlan:
+        return make_plan(original, repo_root)
+
+    def start(self, original: RunRecord, plan: ReproPlan, name: str) -> tuple[str, dict[str, str]]:
+        new_id = self.store.create_run(original.experiment_id, name, {REPRODUCES_TAG: original.run_id})
+        if plan.source == "mlproject":
+            # `mlflow run` logs the params in its launcher, not in the training code: so do we.
+            self.store.log_params(new_id, dict(original.params))
+        return new_id, {"MLFLOW_TRACKING_URI": self.store.uri, "MLFLOW_RUN_ID": new_id}
+
+    def finish(self, run_id: str, execution: Execution) -> RunRecord | None:
+        failed = execution.timed_out or execution.returncode != 0
+        self.store.finish_run(run_id, "KILLED" if execution.timed_out else "FAILED" if failed else "FINISHED")
+        return self.store.get_run(run_id)
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return self.store.metric_history(run_id, key)
+
+    def record(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.store.set_tags(run_id, dict(tags))
