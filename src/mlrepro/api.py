@@ -70,8 +70,8 @@ def audit_report(
     max_reproductions: int | None = None,
     jobs: int = 1,
     timeout: float = 3600.0,
-    details: AuditDetails | None = None,
     wandb_dirs: Sequence[Path] = (),
+    details: AuditDetails | None = None,
 ) -> Report:
     """Audit the runs and registered models of one tracking store. ``incremental``: only runs
     started, ended or still running since the previous incremental audit of the same store
@@ -82,14 +82,14 @@ def audit_report(
     ``timeout`` seconds) and add their verdicts (MLR901, MLR902). This writes new runs to the
     store; without it the audit is read-only.
 
-    ``details``: filled with what the audit saw besides findings (the runs, the model
-    versions, the reproductions, the redacted store URI, the repository's HEAD), for the
-    nightly report.
-
     ``wandb_dirs``: W&B directories (``wandb/`` or one run directory) whose runs are audited
     alongside the store's, default ``./wandb`` when present; with no store configured and none
     at the default location, the W&B runs alone. They are read in full even when
-    ``incremental``; ``reproduce`` re-executes them W&B offline into a fresh directory."""
+    ``incremental``; ``reproduce`` re-executes them W&B offline into a fresh directory.
+
+    ``details``: filled with what the audit saw besides findings (the runs, the model
+    versions, the reproductions, the redacted store URI, the repository's HEAD), for the
+    nightly report."""
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.policy import load_policy
     from mlrepro.audit.sources import open_sources
@@ -174,12 +174,63 @@ def _add_reproductions(
     return sort_findings([*kept, *extra, *auditor.audit_models(versions, fetch)])
 
 
+def promote(
+    cwd: Path,
+    model: str,
+    version: str,
+    to: str,
+    *,
+    tracking_uri: str | None = None,
+    repo: Path | None = None,
+    reproduce: bool = False,
+    must_beat: Sequence[str] = (),
+    archive_previous: bool = False,
+    dry_run: bool = False,
+    tolerance: Tolerance | None = None,
+    per_metric: dict[str, Tolerance] | None = None,
+    timeout: float = 3600.0,
+    config: Path | None = None,
+    isolated: bool = False,
+    promoted_by: str | None = None,
+) -> PromotionResult:
+    """The deployment gate: audit model version ``version``'s source run (error-level findings
+    block), optionally compare its metrics with the version holding ``to`` (``must_beat``
+    specs, else ``[tool.mlrepro.promote] must-beat``) and re-execute it (``reproduce``); when
+    every gate passes, set the alias or move the stage and tag the version with the trail.
+    ``dry_run``: judge, change nothing. Raises PromoteError (and the adapters' errors) for
+    input that cannot be judged."""
+    from mlrepro.audit.engine import Auditor
+    from mlrepro.audit.policy import load_policy
+    from mlrepro.audit.sources import open_sources
+    from mlrepro.audit.team_rules import load_team_rules
+    from mlrepro.promote.gate import PromotionRequest, run_gate
+    from mlrepro.promote.settings import load_promote_policy
+    from mlrepro.promote.threshold import MetricThreshold
+    from mlrepro.reproduce.compare import Tolerance
+
+    settings = resolve_settings(cwd, config, isolated=isolated)
+    policy = load_policy(settings)
+    promote_policy = load_promote_policy(settings)
+    thresholds = tuple(MetricThreshold.parse(spec) for spec in must_beat) if must_beat else promote_policy.must_beat
+    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts=True)
+    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
+    request = PromotionRequest(
+        model=model, version=version, to=to, reproduce=reproduce, must_beat=thresholds,
+        archive_previous=archive_previous, dry_run=dry_run, tolerance=tolerance or Tolerance(),
+        per_metric=per_metric or {}, timeout=timeout,
+        repo_root=sources.context.repo.root if sources.context.repo is not None else None,
+        promoted_by=promoted_by,
+    )
+    return run_gate(sources.store, auditor, sources.get_run, request)
 
 
 def _fill_details(details: AuditDetails, sources: AuditSources, runs: Sequence[RunRecord], versions: Sequence[ModelVersionRecord]) -> None:
     from mlrepro.sources.mlflow_store import redact
 
-    details.tracking_uri = redact(sources.store.uri) if sources.store is not None else ""
+    shown = [redact(sources.store.uri)] if sources.store is not None else []
+    if sources.wandb is not None:
+        shown.append(f"W&B: {len(sources.wandb.run_dirs)} run directories")
+    details.tracking_uri = " + ".join(shown)
     details.runs = list(runs)
     details.versions = list(versions)
     details.reproductions = dict(sources.context.reproductions)
@@ -238,53 +289,3 @@ def demo(directory: Path, progress: Callable[[str], None] | None = None) -> Demo
     from mlrepro.demo.scenario import build_demo
 
     return build_demo(directory, progress)
-
-
-def promote(
-    cwd: Path,
-    model: str,
-    version: str,
-    to: str,
-    *,
-    tracking_uri: str | None = None,
-    repo: Path | None = None,
-    reproduce: bool = False,
-    must_beat: Sequence[str] = (),
-    archive_previous: bool = False,
-    dry_run: bool = False,
-    tolerance: Tolerance | None = None,
-    per_metric: dict[str, Tolerance] | None = None,
-    timeout: float = 3600.0,
-    config: Path | None = None,
-    isolated: bool = False,
-    promoted_by: str | None = None,
-) -> PromotionResult:
-    """The deployment gate: audit model version ``version``'s source run (error-level findings
-    block), optionally compare its metrics with the version holding ``to`` (``must_beat``
-    specs, else ``[tool.mlrepro.promote] must-beat``) and re-execute it (``reproduce``); when
-    every gate passes, set the alias or move the stage and tag the version with the trail.
-    ``dry_run``: judge, change nothing. Raises PromoteError (and the adapters' errors) for
-    input that cannot be judged."""
-    from mlrepro.audit.engine import Auditor
-    from mlrepro.audit.policy import load_policy
-    from mlrepro.audit.sources import open_sources
-    from mlrepro.audit.team_rules import load_team_rules
-    from mlrepro.promote.gate import PromotionRequest, run_gate
-    from mlrepro.promote.settings import load_promote_policy
-    from mlrepro.promote.threshold import MetricThreshold
-    from mlrepro.reproduce.compare import Tolerance
-
-    settings = resolve_settings(cwd, config, isolated=isolated)
-    policy = load_policy(settings)
-    promote_policy = load_promote_policy(settings)
-    thresholds = tuple(MetricThreshold.parse(spec) for spec in must_beat) if must_beat else promote_policy.must_beat
-    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts=True)
-    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
-    request = PromotionRequest(
-        model=model, version=version, to=to, reproduce=reproduce, must_beat=thresholds,
-        archive_previous=archive_previous, dry_run=dry_run, tolerance=tolerance or Tolerance(),
-        per_metric=per_metric or {}, timeout=timeout,
-        repo_root=sources.context.repo.root if sources.context.repo is not None else None,
-        promoted_by=promoted_by,
-    )
-    return run_gate(sources.store, auditor, sources.get_run, request)

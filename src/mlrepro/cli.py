@@ -195,10 +195,9 @@ def _tolerance_option(values: Sequence[str]) -> dict[str, Any]:
 
 def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str, Any]:
     """``[tool.mlrepro.reproduce.tolerances]``, then ``--tolerance`` (the command line wins)."""
-    configured = settings.section("reproduce").get("tolerances", {})
-    if not isinstance(configured, dict) or not all(isinstance(v, str) for v in configured.values()):
-        raise UsageFailure('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
-    per_metric = _tolerance_option([f"{k}={v}" for k, v in configured.items()])
+    from mlrepro.reproduce.compare import configured_tolerances
+
+    per_metric: dict[str, Any] = dict(configured_tolerances(settings.section("reproduce").get("tolerances", {})))
     per_metric.update(_tolerance_option(tolerances))
     return per_metric
 
@@ -256,6 +255,61 @@ def reproduce(
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
         return EXIT_CLEAN if result.reproduced else EXIT_FINDINGS
+
+    sys.exit(_guard(run, verbose))
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("version")
+@click.option("--to", "to", required=True, metavar="production|staging|ALIAS", help="The stage (where the registry still has stages; else the alias of that name) or the alias to promote to.")
+@click.option("--reproduce", "reproduce_run", is_flag=True, help="Also re-execute the source run at its commit; diverged or failed blocks. Logs the reproduction run into the store.")
+@click.option("--must-beat", multiple=True, metavar="METRIC[:MIN_ABS[:MIN_REL]][:higher|lower]", help="The candidate's metric must beat the version holding the target (higher is better unless :lower); repeatable. Default: [tool.mlrepro.promote] must-beat.")
+@click.option("--archive-previous", is_flag=True, help="With a stage: archive the versions that held it.")
+@click.option("--dry-run", is_flag=True, help="Judge the version and show what would change; change nothing.")
+@click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default as for audit).")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the run's code (default: the one around the current directory).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="With --reproduce: seconds before the re-execution is killed.")
+@click.option("--rtol", type=float, default=1e-9, show_default=True, help="With --reproduce.")
+@click.option("--atol", type=float, default=1e-12, show_default=True, help="With --reproduce.")
+@click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="With --reproduce: a per-metric tolerance; repeatable.")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one.")
+@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
+def promote(
+    model: str, version: str, to: str, reproduce_run: bool, must_beat: Sequence[str], archive_previous: bool, dry_run: bool,
+    tracking_uri: str | None, repo: Path | None, timeout: float, rtol: float, atol: float, tolerances: Sequence[str],
+    output_format: str, output: Path | None, config_file: Path | None, isolated: bool, verbose: bool,
+) -> None:
+    """Promote a registered model version only when its run passes the gates (the deployment gate).
+
+    Audits the version's source run (error-level findings block), then optionally compares
+    metrics with the version holding the target (--must-beat) and re-executes the run
+    (--reproduce). When every gate passes, sets the alias or moves the stage and tags the
+    version with the trail (mlrepro.promoted_by, promoted_at, gate, audit_digest, reproduced).
+    Exit 0 promoted (or would be, with --dry-run), 1 a gate failed (nothing changed), 2 unusable input.
+    """
+
+    def run() -> int:
+        import json
+
+        from mlrepro.api import promote as promote_version
+        from mlrepro.config import resolve_settings
+        from mlrepro.promote.gate import result_json, result_text
+        from mlrepro.reproduce.compare import Tolerance
+
+        settings = resolve_settings(Path.cwd(), config_file, isolated=isolated)
+        per_metric = _per_metric_tolerances(settings, tolerances)
+        result = promote_version(
+            Path.cwd(), model, version, to, tracking_uri=tracking_uri, repo=repo, reproduce=reproduce_run,
+            must_beat=must_beat, archive_previous=archive_previous, dry_run=dry_run, tolerance=Tolerance(rtol, atol),
+            per_metric=per_metric, timeout=timeout, config=config_file, isolated=isolated,
+        )
+        text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
+        _emit(text, output)
+        return EXIT_CLEAN if result.passed else EXIT_FINDINGS
 
     sys.exit(_guard(run, verbose))
 
@@ -332,61 +386,6 @@ def demo(directory: Path, verbose: bool) -> None:
         click.echo(f"Report: {result.report_path}")
         click.echo(f"Done in {result.seconds:.0f} s. Next: cd {result.directory} and try `mlrepro audit`, `mlrepro reproduce RUN_ID`, or open the report.")
         return EXIT_CLEAN  # the findings are the point of the demo, not a failure
-
-    sys.exit(_guard(run, verbose))
-
-
-@cli.command()
-@click.argument("model")
-@click.argument("version")
-@click.option("--to", "to", required=True, metavar="production|staging|ALIAS", help="The stage (where the registry still has stages; else the alias of that name) or the alias to promote to.")
-@click.option("--reproduce", "reproduce_run", is_flag=True, help="Also re-execute the source run at its commit; diverged or failed blocks. Logs the reproduction run into the store.")
-@click.option("--must-beat", multiple=True, metavar="METRIC[:MIN_ABS[:MIN_REL]][:higher|lower]", help="The candidate's metric must beat the version holding the target (higher is better unless :lower); repeatable. Default: [tool.mlrepro.promote] must-beat.")
-@click.option("--archive-previous", is_flag=True, help="With a stage: archive the versions that held it.")
-@click.option("--dry-run", is_flag=True, help="Judge the version and show what would change; change nothing.")
-@click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default as for audit).")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the run's code (default: the one around the current directory).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="With --reproduce: seconds before the re-execution is killed.")
-@click.option("--rtol", type=float, default=1e-9, show_default=True, help="With --reproduce.")
-@click.option("--atol", type=float, default=1e-12, show_default=True, help="With --reproduce.")
-@click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="With --reproduce: a per-metric tolerance; repeatable.")
-@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one.")
-@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
-def promote(
-    model: str, version: str, to: str, reproduce_run: bool, must_beat: Sequence[str], archive_previous: bool, dry_run: bool,
-    tracking_uri: str | None, repo: Path | None, timeout: float, rtol: float, atol: float, tolerances: Sequence[str],
-    output_format: str, output: Path | None, config_file: Path | None, isolated: bool, verbose: bool,
-) -> None:
-    """Promote a registered model version only when its run passes the gates (the deployment gate).
-
-    Audits the version's source run (error-level findings block), then optionally compares
-    metrics with the version holding the target (--must-beat) and re-executes the run
-    (--reproduce). When every gate passes, sets the alias or moves the stage and tags the
-    version with the trail (mlrepro.promoted_by, promoted_at, gate, audit_digest, reproduced).
-    Exit 0 promoted (or would be, with --dry-run), 1 a gate failed (nothing changed), 2 unusable input.
-    """
-
-    def run() -> int:
-        import json
-
-        from mlrepro.api import promote as promote_version
-        from mlrepro.config import resolve_settings
-        from mlrepro.promote.gate import result_json, result_text
-        from mlrepro.reproduce.compare import Tolerance
-
-        settings = resolve_settings(Path.cwd(), config_file, isolated=isolated)
-        per_metric = _per_metric_tolerances(settings, tolerances)
-        result = promote_version(
-            Path.cwd(), model, version, to, tracking_uri=tracking_uri, repo=repo, reproduce=reproduce_run,
-            must_beat=must_beat, archive_previous=archive_previous, dry_run=dry_run, tolerance=Tolerance(rtol, atol),
-            per_metric=per_metric, timeout=timeout, config=config_file, isolated=isolated,
-        )
-        text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
-        _emit(text, output)
-        return EXIT_CLEAN if result.passed else EXIT_FINDINGS
 
     sys.exit(_guard(run, verbose))
 

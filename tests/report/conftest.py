@@ -6,21 +6,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from audit_helpers import Repo, init_repo
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-    html: str  # "" when no page was written
+from report_helpers import ReportCli, Result
 
 
 @pytest.fixture
@@ -29,11 +20,8 @@ def repo(tmp_path: Path) -> Repo:
     return init_repo(tmp_path, {"train.py": "print('train')\n", "pyproject.toml": "[tool.mlrepro]\n", "data/train.csv": "x,y\n1,0\n"})
 
 
-Report = Callable[..., Result]
-
-
 @pytest.fixture
-def report(tmp_path: Path) -> Report:
+def report(tmp_path: Path) -> ReportCli:
     """``report(cwd, *args, uri=...)``: run `mlrepro report --output <tmp>/out/report.html` as
     users do (in-process: importing mlflow per subprocess costs seconds)."""
     from mlrepro.cli import main

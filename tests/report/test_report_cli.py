@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from audit_helpers import Repo, Store, free_port, git, register
-from conftest import Report
-from report_page import Page, parse
+from report_helpers import Page, ReportCli, parse
 
 
 def card(page: Page, name: str) -> str:
@@ -28,7 +27,7 @@ def card(page: Page, name: str) -> str:
     return element.text.strip()
 
 
-def test_an_empty_store_gets_a_friendly_page(store: Store, report: Report, tmp_path: Path) -> None:
+def test_an_empty_store_gets_a_friendly_page(store: Store, report: ReportCli, tmp_path: Path) -> None:
     history = tmp_path / "history"
     result = report(tmp_path, "--history", str(history), uri=store.uri)
     assert (result.code, result.out, result.err) == (0, "", "")
@@ -41,7 +40,7 @@ def test_an_empty_store_gets_a_friendly_page(store: Store, report: Report, tmp_p
     assert (data["summary"]["runs"], data["summary"]["score"], data["findings"]) == (0, None, [])
 
 
-def test_one_clean_run(store: Store, repo: Repo, report: Report) -> None:
+def test_one_clean_run(store: Store, repo: Repo, report: ReportCli) -> None:
     run_id = store.good_run(repo)
     result = report(repo.path, uri=store.uri)
     assert (result.code, result.err) == (0, "")
@@ -53,15 +52,15 @@ def test_one_clean_run(store: Store, repo: Repo, report: Report) -> None:
     assert run_id not in result.html  # clean runs are counted, not detailed
 
 
-def test_fail_on_sets_the_exit_code_and_json_junit_are_written(store: Store, repo: Repo, report: Report, tmp_path: Path) -> None:
-    # Two Production versions of clean runs, staged by hand: warnings only (MLR803, and MLR804 for each).
+def test_fail_on_sets_the_exit_code_and_json_junit_are_written(store: Store, repo: Repo, report: ReportCli, tmp_path: Path) -> None:
+    # Two Production versions of clean runs: warnings only (MLR803).
     for _ in range(2):
-        register(store.client, "churn", store.good_run(repo), stage="Production")
+        register(store.client, "churn", store.good_run(repo), stage="Production", trail=True)
     out = tmp_path / "out"
     result = report(repo.path, "--json", str(out / "a.json"), "--junit", str(out / "a.xml"), "--sarif", str(out / "a.sarif"), uri=store.uri)
     assert result.code == 1, result.err
     assert json.loads((out / "a.sarif").read_text())["version"] == "2.1.0"
-    assert {(f["code"], f["severity"]) for f in json.loads((out / "a.json").read_text())} == {("MLR803", "warning"), ("MLR804", "warning")}
+    assert {(f["code"], f["severity"]) for f in json.loads((out / "a.json").read_text())} == {("MLR803", "warning")}
     assert ET.parse(out / "a.xml").getroot().tag == "testsuites"
     assert report(repo.path, "--fail-on", "warning", uri=store.uri).code == 1
     assert report(repo.path, "--fail-on", "error", uri=store.uri).code == 0
@@ -77,7 +76,7 @@ SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(2)>'
 
 
-def test_everything_users_typed_is_escaped(store: Store, repo: Repo, report: Report) -> None:
+def test_everything_users_typed_is_escaped(store: Store, repo: Repo, report: ReportCli) -> None:
     bad = store.run(name=SCRIPT, params={"lr": IMG, "seed": "</td></tr></table><script>alert(3)</script>"},
                     metrics={"acc": 0.5}, tags={"team": IMG, SCRIPT: "x"}, experiment=f"exp {SCRIPT}")
     model = "churn<img src=x onerror=alert(4)>"  # MLflow refuses '/' in model names
@@ -96,7 +95,7 @@ def test_everything_users_typed_is_escaped(store: Store, repo: Repo, report: Rep
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in result.html
 
 
-def test_unusable_input_is_one_line_and_exit_2(store: Store, repo: Repo, report: Report, tmp_path: Path) -> None:
+def test_unusable_input_is_one_line_and_exit_2(store: Store, repo: Repo, report: ReportCli, tmp_path: Path) -> None:
     cases = [
         (("--tracking-uri", f"http://analyst:s3cret@127.0.0.1:{free_port()}"), "cannot reach the tracking store"),
         (("--tracking-uri", f"sqlite:///{tmp_path / 'nowhere.db'}"), "no MLflow database at"),
@@ -147,7 +146,7 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=15)
 
 
-def test_credentials_in_the_tracking_uri_never_reach_the_page(tracking_server: str, report: Report, tmp_path: Path) -> None:
+def test_credentials_in_the_tracking_uri_never_reach_the_page(tracking_server: str, report: ReportCli, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_server)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from audit_helpers import GOOD_TAGS, Repo, Store
 from mlrepro.api import nightly_report
-from report_page import parse
+from report_helpers import parse
 
 NIGHT_1 = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 NIGHT_2 = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
@@ -59,14 +59,20 @@ def test_two_nights_give_a_trend_and_what_changed(store: Store, repo: Repo, tmp_
     assert len(view.with_class("score-point")) == 2
 
 
-def test_a_damaged_night_is_left_out_of_the_trend(store: Store, repo: Repo, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_and_foreign_nights_do_not_stop_the_report(store: Store, repo: Repo, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(repo.path)
     history = tmp_path / "history"
     history.mkdir()
-    (history / "2026-11-26.json").write_text('{"schema": 1, "date": "2026-11-26", "summ')  # killed mid-write by an old version
+    # Written by some other version: odd summary values, a finding without the usual fields.
+    foreign = {"date": "2026-11-24", "summary": {"score": "high", "findings": {"error": "many"}}, "findings": [{"code": "MLR000", "message": "old rule"}, 5]}
+    (history / "2026-11-24.json").write_text(json.dumps(foreign))
+    (history / "2026-11-26.json").write_text('{"schema": 1, "date": "2026-11-26", "summ')  # killed mid-write
     (history / "notes.txt").write_text("not a night")
     store.good_run(repo)
     result = nightly_report(repo.path, tmp_path / "r.html", store.uri, history=history, now=NIGHT_1)
     view = parse(result.html_path.read_text(encoding="utf-8"))
-    assert len(view.with_class("score-point")) == 1
-    assert "first night in the history" in view.by_id("changes").text  # type: ignore[union-attr]
+    assert len(view.with_class("score-point")) == 1  # the foreign night's score is unreadable, the damaged night absent
+    chart = view.by_id("chart-findings")
+    assert chart is not None and "11-24" in chart.text and "11-26" not in chart.text
+    assert "Compared with 2026-11-24" in view.by_id("changes").text  # type: ignore[union-attr]
+    assert "MLR000" in view.by_id("resolved").text  # type: ignore[union-attr]

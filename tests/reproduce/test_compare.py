@@ -321,3 +321,15 @@ def test_histories_skip_single_step_metrics_and_use_per_metric_tolerances() -> N
     assert loss.outcome == "diverged"
     [loss] = compare_histories(original, reproduced, per_metric={"lo*": Tolerance(0.05)})
     assert loss.outcome == "within-tolerance"
+
+
+def test_configured_tolerances_read_the_policy_table_or_say_what_is_wrong() -> None:
+    from mlrepro.reproduce.compare import configured_tolerances
+
+    assert configured_tolerances({"val_loss": "1e-6:1e-9", "acc*": "0.01"}) == {
+        "val_loss": Tolerance(1e-6, 1e-9), "acc*": Tolerance(0.01, Tolerance().atol)}
+    assert configured_tolerances({}) == {}
+    for table, message in (([], "must map metric names"), ({"a": 1}, "must map metric names"),
+                           ({"a": "x"}, "a = 'x'"), ({"a": "-1"}, "a = '-1'")):
+        with pytest.raises(ValueError, match=message):
+            configured_tolerances(table)

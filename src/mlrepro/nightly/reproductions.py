@@ -15,15 +15,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from mlrepro import tags
 from mlrepro.records import RunRecord
 
 # _tolerance_for: the same per-metric lookup (exact name, then glob) that `mlrepro reproduce` applies.
 from mlrepro.reproduce.compare import Tolerance, _tolerance_for, compare_metrics
 
-REPRODUCES_TAG = "mlrepro.reproduces"  # as reproduce/engine.py writes it (importing it would import mlflow)
-VERDICT_TAG = "mlrepro.reproduced.verdict"
-RUN_IDS_TAG = "mlrepro.reproduced.run_ids"
-DATE_TAG = "mlrepro.reproduced.date"
 REPRODUCED = frozenset({"identical", "within-tolerance", "within-seed-noise"})
 MAX_METRICS = 12  # per chart: a run logging hundreds of metrics would drown the page
 
@@ -94,21 +91,21 @@ def from_store(
     by_id = {run.run_id: run for run in all_runs}
     children: dict[str, list[RunRecord]] = {}
     for run in all_runs:
-        original = run.tags.get(REPRODUCES_TAG)
+        original = run.tags.get(tags.REPRODUCES)
         if original:
             children.setdefault(original, []).append(run)
     skipped = set(skip)
     result = []
     for run in all_runs:
-        verdict = run.tags.get(VERDICT_TAG)
+        verdict = run.tags.get(tags.REPRODUCED_VERDICT)
         if not verdict or run.run_id in skipped:
             continue
-        listed = [i for i in run.tags.get(RUN_IDS_TAG, "").split(",") if i]
+        listed = [i for i in run.tags.get(tags.REPRODUCED_RUN_IDS, "").split(",") if i]
         attempts: Sequence[RunRecord] = [by_id[i] for i in listed if i in by_id] or children.get(run.run_id, [])
         comparison = None
         with_metrics = [a.metrics for a in attempts if a.metrics]
         if with_metrics and len(with_metrics) == len(attempts):
-            seeded = "mlrepro.seed" in run.tags or any(p in run.params for p in ("seed", "random_state", "random_seed"))
+            seeded = tags.SEED in run.tags or any(p in run.params for p in ("seed", "random_state", "random_seed"))
             comparison = compare_metrics(run.metrics, with_metrics, default, per_metric or {}, deterministic=seeded)
         result.append({
             "run_id": run.run_id,
@@ -117,7 +114,7 @@ def from_store(
             "verdict": verdict,
             "outcome": outcome_class(verdict),
             "origin": "recorded",
-            "date": run.tags.get(DATE_TAG),
+            "date": run.tags.get(tags.REPRODUCED_DATE),
             "reproduction_run_ids": listed or [a.run_id for a in attempts],
             "metrics": _metric_rows(comparison, default, per_metric or {}),
             "notes": [] if attempts else ["the reproduction runs are not in the audited store"],

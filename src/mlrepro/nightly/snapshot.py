@@ -13,16 +13,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from mlrepro import tags
 from mlrepro.config import Settings
 from mlrepro.findings import Finding, RunRef, Severity
 from mlrepro.formatters import Report
 from mlrepro.nightly import reproductions as repro
 from mlrepro.nightly.model import SCHEMA, AuditDetails, Night
-from mlrepro.reproduce.compare import Tolerance
+from mlrepro.reproduce.compare import configured_tolerances
 
 RUN_DETAILS = 200
 EXPERIMENTS = 200
 CHANGES = 100
+REPRODUCTIONS = 50  # charts: this report's first, then the latest recorded
 TREND_NIGHTS = 60
 MAX_VALUE_CHARS = 300  # a tag holding a whole file would bloat the page: show its start
 SEVERITIES = ("error", "warning", "info")
@@ -59,20 +61,6 @@ def finding_key(f: Mapping[str, Any]) -> tuple[str, str, str, str]:
     return (str(f["code"]), str(f.get("run_id") or ""), str(f.get("model") or ""), str(f["message"]))
 
 
-def _tolerances(settings: Settings) -> dict[str, Tolerance]:
-    table = settings.section("reproduce").get("tolerances", {})
-    if not isinstance(table, Mapping):
-        raise ValueError('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
-    parsed = {}
-    for name, spec in table.items():
-        rtol, _, atol = str(spec).partition(":")
-        try:
-            parsed[str(name)] = Tolerance(float(rtol), float(atol) if atol else Tolerance().atol)
-        except ValueError:
-            raise ValueError(f"[tool.mlrepro.reproduce] tolerances: {name} = {spec!r}: expected \"RTOL[:ATOL]\"") from None
-    return parsed
-
-
 def _worst(severities: Iterable[str]) -> str | None:
     return max(severities, key=_RANK.__getitem__, default=None)
 
@@ -85,12 +73,15 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
     for f in findings:
         if f["run_id"] and not f["model"]:  # registry findings name the source run too, but are about the version
             by_run.setdefault(f["run_id"], []).append(f)
-    runs = details.runs
+    # mlrepro's own re-executions are not audited (the engine skips them): they are shown as
+    # reproductions, not counted as runs.
+    runs = [r for r in details.runs if tags.REPRODUCES not in r.tags]
     with_errors = {r.run_id for r in runs if any(f["severity"] == "error" for f in by_run.get(r.run_id, ()))}
     severity_counts = Counter(f["severity"] for f in findings)
 
     ran = repro.from_outcomes(details.reproductions, {r.run_id: r for r in runs})
-    recorded = repro.from_store(runs, skip=details.reproductions, per_metric=_tolerances(settings))
+    recorded = repro.from_store(details.runs, skip=details.reproductions, per_metric=configured_tolerances(settings.section("reproduce").get("tolerances", {})))
+    recorded.sort(key=lambda r: r["date"] or "", reverse=True)
     reproductions = ran + recorded
     outcome_counts = Counter(r["outcome"] for r in reproductions)
     verdict_by_run = {r["run_id"]: r["verdict"] for r in reproductions}
@@ -119,9 +110,10 @@ def build_night(report: Report, details: AuditDetails, moment: datetime, setting
         "experiments": _experiments(runs, by_run)[:EXPERIMENTS],
         "runs": _run_details(runs, by_run),
         "models": _models(details, findings, by_run, verdict_by_run),
-        "reproductions": reproductions,
+        "reproductions": reproductions[:REPRODUCTIONS],
     }
     night["summary"]["run_details_omitted"] = night["summary"]["runs_with_findings"] - len(night["runs"])
+    night["summary"]["reproductions_omitted"] = len(reproductions) - len(night["reproductions"])
     return night
 
 
@@ -183,8 +175,6 @@ def _run_details(runs: Sequence[Any], by_run: Mapping[str, list[dict[str, Any]]]
             "name": run.run_name,
             "experiment": run.experiment_name or run.experiment_id,
             "status": run.status,
-            # mlrepro's own re-executions are audited like any run: say what they reproduce.
-            "reproduces": run.tags.get(repro.REPRODUCES_TAG),
             "start_time": run.start_time.isoformat(timespec="seconds") if run.start_time else None,
             "worst": _worst(f["severity"] for f in found),
             "counts": {s: sum(1 for f in found if f["severity"] == s) for s in SEVERITIES},
@@ -220,6 +210,19 @@ def _models(details: AuditDetails, findings: Sequence[Mapping[str, Any]], by_run
     return sorted(rows, key=lambda r: (r["name"], -int(r["version"]) if str(r["version"]).isdigit() else 0))
 
 
+def _trend_point(night: Night) -> dict[str, Any]:
+    """A night's numbers for the charts, tolerant of history written by other versions."""
+    summary = night["summary"]
+    counts = summary.get("findings") if isinstance(summary.get("findings"), Mapping) else {}
+    score = summary.get("score")
+    return {
+        "date": str(night["date"]),
+        "findings": {s: int(counts.get(s, 0)) if isinstance(counts.get(s, 0), int) else 0 for s in SEVERITIES},
+        "score": float(score) if isinstance(score, (int, float)) and 0 <= score <= 1 else None,
+        "runs": summary.get("runs", 0),
+    }
+
+
 def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
     """What the template renders: this night, trends over the previous ones, and what changed
     since the latest previous night."""
@@ -228,16 +231,18 @@ def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
     new: list[dict[str, Any]] = []
     resolved: list[dict[str, Any]] = []
     if before is not None:
-        old_keys = {finding_key(f) for f in before.get("findings", [])}
+        # The previous night may come from another version: keep the well-formed entries, with every field the page reads.
+        earlier = [{k: f.get(k) for k in COMPACT} for f in before.get("findings", []) if isinstance(f, dict) and "code" in f and "message" in f]
+        old_keys = {finding_key(f) for f in earlier}
         now_keys = {finding_key(f) for f in night["findings"]}
         new = [f for f in night["findings"] if finding_key(f) not in old_keys]
-        resolved = [f for f in before.get("findings", []) if finding_key(f) not in now_keys]
+        resolved = [f for f in earlier if finding_key(f) not in now_keys]
     registry_total = sum(1 for f in night["findings"] if f["model"])
     return {
         "night": night,
         "summary": night["summary"],
         "previous": before,
-        "trend": [{"date": n["date"], "findings": n["summary"]["findings"], "score": n["summary"]["score"], "runs": n["summary"]["runs"]} for n in nights],
+        "trend": [_trend_point(n) for n in nights],
         "new": new[:CHANGES], "new_total": len(new),
         "resolved": resolved[:CHANGES], "resolved_total": len(resolved),
         "model_findings": night["registry_findings"], "model_findings_total": registry_total,

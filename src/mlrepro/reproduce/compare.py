@@ -53,6 +53,22 @@ class Tolerance:
         return abs(a - b) <= max(self.rtol * max(abs(a), abs(b)), self.atol)
 
 
+
+def configured_tolerances(table: object) -> dict[str, Tolerance]:
+    """``[tool.mlrepro.reproduce] tolerances`` (metric name or glob -> ``"RTOL[:ATOL]"``), read
+    the same way by ``mlrepro reproduce``, ``promote`` and the nightly report. ValueError on
+    anything else."""
+    if not isinstance(table, Mapping) or not all(isinstance(v, str) for v in table.values()):
+        raise ValueError('[tool.mlrepro.reproduce] tolerances must map metric names to "RTOL[:ATOL]" strings')
+    parsed = {}
+    for name, spec in table.items():
+        rtol, _, atol = spec.partition(":")
+        try:
+            parsed[str(name)] = Tolerance(float(rtol), float(atol) if atol else Tolerance().atol)
+        except ValueError:
+            raise ValueError(f'[tool.mlrepro.reproduce] tolerances: {name} = {spec!r}: expected "RTOL[:ATOL]"') from None
+    return parsed
+
 @dataclass(frozen=True)
 class MetricComparison:
     """One metric. With several reproductions ``reproduced`` is the list of their values

@@ -1,10 +1,24 @@
-"""Reading a rendered report page back with the standard library's HTML parser, so tests
-assert on what a browser would build (elements, attributes, text), not on substrings."""
+"""Helpers for report tests: what one `mlrepro report` call gave back, and the rendered page
+read with the standard library's HTML parser, so tests assert on what a browser would build
+(elements, attributes, text), not on substrings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+    html: str  # "" when no page was written
+
+
+# The `report` fixture: report(cwd, *args, uri=None, output=None) -> Result
+ReportCli = Callable[..., Result]
 
 
 @dataclass
