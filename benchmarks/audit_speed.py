@@ -114,19 +114,26 @@ def measure(mode: str, uri: str, cwd: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cached_store(runs: int, rebuild: bool = False) -> Path:
+    """The template store of ``runs`` runs (``mlflow.db``, its artifacts beside it), built
+    once and cached under .benchmarks/: building 10,000 real runs takes minutes."""
+    base = CACHE / f"audit-{runs}"
+    template = base / "mlflow.db"
+    if rebuild or not template.exists():
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        started = time.perf_counter()
+        build_store(template, base / "artifacts", runs)
+        print(f"built a store of {runs} runs in {time.perf_counter() - started:.0f} s (cached in {base})")
+    return template
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
-    base = CACHE / f"audit-{args.runs}"
-    template, template_artifacts = base / "mlflow.db", base / "artifacts"
-    if args.rebuild or not template.exists():
-        shutil.rmtree(base, ignore_errors=True)
-        base.mkdir(parents=True)
-        started = time.perf_counter()
-        build_store(template, template_artifacts, args.runs)
-        print(f"built a store of {args.runs} runs in {time.perf_counter() - started:.0f} s (cached in {base})")
+    template = cached_store(args.runs, args.rebuild)
     work = CACHE / "audit-work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audit_speed import CACHE, build_store  # the one 10k-run store builder (after the path insert)
+from audit_speed import CACHE, cached_store  # the one 10k-run store builder (after the path insert)
 
 MAX_SECONDS, MAX_BYTES = 10.0, 5 * 1024 * 1024
 
@@ -42,14 +42,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
-    base = CACHE / f"audit-{args.runs}"
-    template = base / "mlflow.db"
-    if args.rebuild or not template.exists():
-        shutil.rmtree(base, ignore_errors=True)
-        base.mkdir(parents=True)
-        started = time.perf_counter()
-        build_store(template, base / "artifacts", args.runs)
-        print(f"built a store of {args.runs} runs in {time.perf_counter() - started:.0f} s (cached in {base})")
+    template = cached_store(args.runs, args.rebuild)
     work = CACHE / "report-work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

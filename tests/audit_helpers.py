@@ -3,13 +3,14 @@ training code would) and real git repositories with a bare origin."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,55 @@ def run_python(script: Path, *args: str, cwd: Path, env: dict[str, str] | None =
     full.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     full.setdefault("GIT_PYTHON_REFRESH", "quiet")
     return subprocess.run([sys.executable, str(script), *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout)
+
+
+@contextlib.contextmanager
+def running_mlflow_server(backend_store_uri: str, root: Path, *extra: str) -> Iterator[str]:
+    """A real `mlflow server` as teams run it, trimmed to what a test needs: no job runner
+    (~12 processes and ~2.9 GB otherwise), one gunicorn worker (uvicorn adds a delay to every
+    keep-alive request). Artifacts and its log go under ``root``. Yields its http:// URI once
+    /health answers; killed with its whole process group afterwards."""
+    import signal
+    import urllib.request
+
+    import pytest
+
+    port = free_port()
+    artifacts = root / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    log = root / "mlflow-server.log"
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", backend_store_uri, "--artifacts-destination", str(artifacts), *extra,
+        "--workers", "1", "--gunicorn-opts", "--log-level warning --timeout 120 --graceful-timeout 3",
+    ]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONWARNINGS": "ignore"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    with log.open("wb") as sink:
+        # Its own process group, so that gunicorn's workers die with it.
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=artifacts)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"mlflow server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow server not healthy after 60 s:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.25)
+        yield uri
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from audit_helpers import Repo, init_repo
+from audit_helpers import Repo, init_repo, running_mlflow_server
 
 
 @pytest.fixture
@@ -66,54 +66,6 @@ def postgres_database() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def mlflow_server(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` as teams run it, trimmed to what a test needs: no job runner
-    (~12 processes and ~2.9 GB otherwise), one gunicorn worker (uvicorn adds a delay to
-    every keep-alive request). Yields its http:// URI."""
-    import os
-    import signal
-    import sys
-    import time
-    import urllib.request
-
-    from audit_helpers import free_port
-
-    port = free_port()
-    artifacts = tmp_path_factory.mktemp("server-artifacts")
-    log = tmp_path_factory.mktemp("server-log") / "mlflow-server.log"
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", postgres_database,
-        "--artifacts-destination", str(artifacts), "--serve-artifacts",
-        "--workers", "1", "--gunicorn-opts", "--log-level warning --timeout 120 --graceful-timeout 3",
-    ]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONWARNINGS": "ignore"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    with log.open("wb") as sink:
-        # Its own process group, so that gunicorn's workers die with it.
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=artifacts)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not healthy after 60 s:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.25)
+    """A team server on PostgreSQL, serving the artifacts it stores. Yields its http:// URI."""
+    with running_mlflow_server(postgres_database, tmp_path_factory.mktemp("server"), "--serve-artifacts") as uri:
         yield uri
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)

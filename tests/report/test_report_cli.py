@@ -5,19 +5,13 @@ users typed; credentials redacted; unusable input is one line and exit 2."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from audit_helpers import Repo, Store, free_port, git, register
+from audit_helpers import Repo, Store, free_port, git, register, running_mlflow_server
 from report_helpers import Page, ReportCli, parse
 
 
@@ -112,38 +106,10 @@ def test_unusable_input_is_one_line_and_exit_2(store: Store, repo: Repo, report:
 
 @pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` on SQLite, trimmed (no job runner, one worker); its http:// URI."""
+    """A real `mlflow server` on SQLite; its http:// URI."""
     root = tmp_path_factory.mktemp("report-server")
-    port = free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONWARNINGS": "ignore"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-               "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
-               "--workers", "1", "--gunicorn-opts", "--log-level warning --graceful-timeout 3"]
-    log = root / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=root)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not healthy after 60 s:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.25)
+    with running_mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root) as uri:
         yield uri
-    finally:
-        # Nothing to shut down gracefully (a throwaway SQLite store): SIGTERM costs gunicorn's
-        # graceful timeout, seconds per test session.
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
 
 
 def test_credentials_in_the_tracking_uri_never_reach_the_page(tracking_server: str, report: ReportCli, tmp_path: Path) -> None:
