@@ -1,4 +1,4 @@
-from mlrepro.cli import main
+from mlrepro.cli import entry
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
