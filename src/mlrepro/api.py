@@ -253,11 +253,14 @@ def nightly_report(
     junit_path: Path | None = None,
     config: Path | None = None,
     now: datetime | None = None,
+    jobs: int = 1,
+    timeout: float = 3600.0,
 ) -> NightlyReport:
     """The nightly job: audit (and with ``reproduce``, re-execute the audit's candidates), save
     the night's result as JSON in ``history`` (one file per date; the same night again replaces
     its file), and write one self-contained HTML page to ``output`` with trends over the nights
-    in ``history``; ``json_path`` and ``junit_path`` get the audit in those formats too."""
+    in ``history``; ``json_path`` and ``junit_path`` get the audit in those formats too.
+    ``jobs`` and ``timeout`` as for ``audit_report``'s reproductions."""
     from mlrepro.formatters import render
     from mlrepro.formatters.html_format import render_page, require_jinja2
     from mlrepro.nightly.history import load_history, save_night
@@ -266,7 +269,10 @@ def nightly_report(
 
     require_jinja2()
     details = AuditDetails()
-    report = audit_report(cwd, tracking_uri, repo=repo, config=config, reproduce=reproduce, max_reproductions=max_reproductions, details=details)
+    report = audit_report(
+        cwd, tracking_uri, repo=repo, config=config, reproduce=reproduce, max_reproductions=max_reproductions,
+        jobs=jobs, timeout=timeout, details=details,
+    )
     moment = now or datetime.now(timezone.utc)
     settings = resolve_settings(cwd, config)
     night = build_night(report, details, moment, settings)

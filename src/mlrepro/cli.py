@@ -152,7 +152,6 @@ def audit(
 
         from mlrepro.api import audit_report
         from mlrepro.config import CliOverrides, split_codes
-        from mlrepro.findings import Severity
         from mlrepro.formatters import render
 
         overrides = CliOverrides(
@@ -169,12 +168,18 @@ def audit(
         if progress is not None:
             click.echo("", err=True)
         _emit(render(output_format, report), output)
-        level = fail_on or report.fail_on
-        threshold = Severity.INFO if level == "note" else Severity.parse(level)
-        failing = [f for f in report.findings if f.severity.rank >= threshold.rank]
-        return EXIT_FINDINGS if failing else EXIT_CLEAN
+        return _exit_for(report, fail_on)
 
     sys.exit(_guard(run, verbose))
+
+
+def _exit_for(report: Any, fail_on: str | None) -> int:
+    """1 when a finding is at or above ``--fail-on`` (else the policy's ``fail-on``), else 0."""
+    from mlrepro.findings import Severity
+
+    level = fail_on or report.fail_on
+    threshold = Severity.INFO if level == "note" else Severity.parse(level)
+    return EXIT_FINDINGS if any(f.severity.rank >= threshold.rank for f in report.findings) else EXIT_CLEAN
 
 
 def _tolerance_option(values: Sequence[str]) -> dict[str, Any]:
@@ -319,6 +324,8 @@ def promote(
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the runs' code (default: the one around the current directory).")
 @click.option("--reproduce", is_flag=True, help="Re-execute served models' runs and runs with error findings (writes new runs to the store).")
 @click.option("--max-reproductions", type=click.IntRange(min=0), metavar="N", help="With --reproduce: re-execute at most N runs.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
 @click.option("--history", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Keep each night's result here (one JSON file per date) and chart the trend over them.")
 @click.option("--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JSON (audit's --output-format json).")
@@ -328,34 +335,31 @@ def promote(
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def report(
-    tracking_uri: str | None, repo: Path | None, reproduce: bool, max_reproductions: int | None, history: Path | None,
-    output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
+    tracking_uri: str | None, repo: Path | None, reproduce: bool, max_reproductions: int | None, jobs: int, timeout: float,
+    history: Path | None, output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
     config_file: Path | None, verbose: bool,
 ) -> None:
     """Audit (and optionally reproduce) and write one self-contained HTML report with trends over nights."""
 
     def run() -> int:
         from mlrepro.api import nightly_report
-        from mlrepro.findings import Severity
         from mlrepro.formatters import render
 
         if max_reproductions is not None and not reproduce:
             raise UsageFailure("--max-reproductions needs --reproduce")
         result = nightly_report(
             Path.cwd(), output, tracking_uri, repo, history, reproduce, max_reproductions, json_path, junit_path, config_file,
+            jobs=jobs, timeout=timeout,
         )
         if sarif_path is not None:
             _emit(render("sarif", result.report), sarif_path)
-        level = fail_on or result.report.fail_on
-        threshold = Severity.INFO if level == "note" else Severity.parse(level)
-        failing = [f for f in result.report.findings if f.severity.rank >= threshold.rank]
-        return EXIT_FINDINGS if failing else EXIT_CLEAN
+        return _exit_for(result.report, fail_on)
 
     sys.exit(_guard(run, verbose))
 
 
 @cli.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("mlrepro-demo"), show_default=True,
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("mlrepro-demo"), show_default=True,
               help="Where to build the demo: a new or empty directory, or a previous demo (which is replaced).")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def demo(directory: Path, verbose: bool) -> None:

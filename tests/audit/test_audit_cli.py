@@ -227,6 +227,14 @@ def test_error_texts_are_redacted_wherever_the_url_sits() -> None:
     assert len(text) <= 300
 
 
+def test_a_sqlite_uri_with_a_token_is_read_without_its_query_and_never_shown(store: Store, tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'nowhere.db'}?token=s3cret"
+    with pytest.raises(mlflow_store.TrackingStoreError) as caught:
+        mlflow_store.check_uri(missing)
+    assert "s3cret" not in str(caught.value) and f"no MLflow database at {tmp_path / 'nowhere.db'} " in str(caught.value)
+    mlflow_store.check_uri(store.uri + "?token=s3cret")  # the query is SQLAlchemy's business, not part of the path
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 

@@ -149,6 +149,9 @@ def test_a_non_empty_directory_that_is_no_demo_is_refused(tmp_path: Path) -> Non
     assert done.stderr.strip().count("\n") == 0 and "not empty and is not a previous mlrepro demo" in done.stderr
     assert [p.name for p in target.iterdir()] == ["thesis.tex"]
     assert (target / "thesis.tex").read_text() == "precious"
+    done = run_demo("--dir", str(target / "thesis.tex"), cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("mlrepro: error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "is a file, not a directory" in done.stderr and (target / "thesis.tex").read_text() == "precious"
 
 
 def test_a_previous_demo_is_replaced_and_a_file_is_refused(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ def resolve_tracking_uri(cli: str | None, configured: str | None) -> str:
 
 def _sqlite_path(uri: str) -> Path:
     path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else uri[len("sqlite://") :]
+    path = path.split("?", 1)[0]  # SQLAlchemy options (and sometimes credentials) follow the path
     return Path(unquote(path)) if path else Path(":memory:")
 
 
@@ -71,14 +72,14 @@ def check_uri(uri: str) -> None:
     if scheme == "sqlite":
         path = _sqlite_path(uri)
         if not path.is_file():
-            raise TrackingStoreError(f"{uri}: no MLflow database at {path} (nothing to audit)")
+            raise TrackingStoreError(f"{redact(uri)}: no MLflow database at {path} (nothing to audit)")
         try:
             with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
                 tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
-            raise TrackingStoreError(f"{uri}: not a readable SQLite database: {exc}") from None
+            raise TrackingStoreError(f"{redact(uri)}: not a readable SQLite database: {exc}") from None
         if "runs" not in tables or "alembic_version" not in tables:
-            raise TrackingStoreError(f"{uri}: {path} is not an MLflow tracking database")
+            raise TrackingStoreError(f"{redact(uri)}: {path} is not an MLflow tracking database")
 
 
 def _time(ms: int | None) -> datetime | None:
