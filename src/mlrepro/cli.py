@@ -408,14 +408,17 @@ def _progress_printer() -> Callable[[int], None]:
 @click.argument("code", required=False)
 @click.option("--output-format", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--all", "show_all", is_flag=True, help="Show every rule in full.")
-def rules(code: str | None, output_format: str, show_all: bool) -> None:
-    """List the rules, or explain one (mlrepro rules MLR101)."""
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one.")
+@click.option("--isolated", is_flag=True, help="Ignore all configuration files: the catalogue only, without the team's rules.")
+def rules(code: str | None, output_format: str, show_all: bool, config_file: Path | None, isolated: bool) -> None:
+    """List the rules (the catalogue, then the team's rules from [tool.mlrepro.audit] rules-dir),
+    or explain one (mlrepro rules MLR101)."""
 
     def run() -> int:
         from mlrepro import rule_docs
         from mlrepro.registry import find_rule, load_catalogue
 
-        catalogue = load_catalogue()
+        catalogue = [*load_catalogue(), *_team_rules(config_file, isolated)]
         if code is None:
             click.echo(rule_docs.render_catalogue(catalogue, output_format, full=show_all), nl=False)
             return EXIT_CLEAN
@@ -426,6 +429,20 @@ def rules(code: str | None, output_format: str, show_all: bool) -> None:
         return EXIT_CLEAN
 
     sys.exit(_guard(run, verbose=False))
+
+
+def _team_rules(config_file: Path | None, isolated: bool) -> list[Any]:
+    """The rules in the nearest configuration's ``rules-dir`` (none without one: no PyYAML)."""
+    from mlrepro.config import resolve_settings
+
+    settings = resolve_settings(Path.cwd(), config_file, isolated=isolated)
+    rules_dir = settings.section("audit").get("rules-dir")
+    if rules_dir is None:
+        return []
+    from mlrepro.audit.policy import load_policy
+    from mlrepro.audit.team_rules import load_team_rules
+
+    return [rule for rule, _ in load_team_rules(load_policy(settings).rules_dir)]
 
 
 def _guard(run: Callable[[], int], verbose: bool) -> int:

@@ -126,3 +126,26 @@ def test_rules_are_documented_with_defaults(tmp_path: Path) -> None:
     assert rule.summary == "Runs have the param stage set to one of dev, prod."
     assert rule.url == (tmp_path / "stage.yaml").resolve().as_uri()
     assert getattr(check, "scope") == "run"
+
+
+def test_mlrepro_rules_lists_and_explains_the_team_rules(repo: Repo) -> None:
+    import json
+    import subprocess
+    import sys
+
+    folder = _configure(repo, **{"jira.yaml": JIRA})
+
+    def rules(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mlrepro", "rules", *args], cwd=repo.path, capture_output=True, text=True, check=False)
+
+    listed = rules("--output-format", "json")
+    assert listed.returncode == 0, listed.stderr
+    by_code = {rule["code"]: rule for rule in json.loads(listed.stdout)}
+    assert "MLR101" in by_code and by_code["ACME001"]["name"] == "missing-jira-ticket"
+    assert by_code["ACME001"]["url"] == (folder / "jira.yaml").resolve().as_uri()
+    explained = rules("ACME001")
+    assert explained.returncode == 0 and "Every run links its Jira ticket." in explained.stdout
+    assert "ACME001" not in rules("--isolated").stdout
+    (folder / "jira.yaml").write_text("code: [not, a, code\n")
+    broken = rules()
+    assert broken.returncode == 2 and broken.stderr.startswith("mlrepro: error: jira.yaml: invalid YAML") and "Traceback" not in broken.stderr
