@@ -10,6 +10,7 @@ import json
 import platform
 import random
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,17 @@ def test_command_is_relative_to_the_repository_root(store: Store, repo: Repo, ru
     assert json.loads(run.tags["mlrepro.command"]) == ["src/train.py", "--lr", "0.1"]
     assert run.tags["mlrepro.git.cwd"] == "src"
     assert run.tags["mlrepro.cwd"] == str((repo.path / "src").resolve())
+
+
+def test_python_dash_m_is_recorded_as_typed_and_planned_as_such(store: Store, repo: Repo, run_training: Any, training_script: Any) -> None:
+    from mlrepro.reproduce.plan import make_plan
+    from mlrepro.sources.mlflow_store import MlflowStore
+
+    repo.commit({"pkg/__init__.py": "", "pkg/train.py": training_script()}, "a training module")
+    run = run_training(store, repo.path, "-m", "pkg.train", "--lr", "0.1")
+    assert json.loads(run.tags["mlrepro.command"]) == ["python", "-m", "pkg.train", "--lr", "0.1"]
+    plan = make_plan(MlflowStore.open(store.uri).get_run(run.run_id), repo.path)
+    assert (plan.source, plan.argv, plan.workdir) == ("capture", (sys.executable, "-m", "pkg.train", "--lr", "0.1"), ".")
 
 
 def test_dvc_outputs_are_recorded_and_uncommitted_data_is_caught_by_the_audit(store: Store, repo: Repo, run_training: Any) -> None:

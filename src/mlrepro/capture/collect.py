@@ -31,7 +31,7 @@ installed code: there MLflow's commit may be that of the wrong repository, ours 
   Nothing is cut silently.
 
 Always: ``mlrepro.command`` (``sys.argv`` as JSON, the script relative to the repository
-root), ``mlrepro.cwd``, ``mlrepro.python``, ``mlrepro.platform``, ``mlrepro.cpu``,
+root; ``["python", "-m", module, ...]`` for ``python -m``), ``mlrepro.cwd``, ``mlrepro.python``, ``mlrepro.platform``, ``mlrepro.cpu``,
 ``mlrepro.pip_freeze_sha256`` (sha256 of ``pip_freeze()``), ``mlrepro.pythonhashseed``,
 ``mlrepro.threads.{OMP,OPENBLAS,MKL}_NUM_THREADS`` (value or ``unset``),
 ``mlrepro.threadpool`` (when threadpoolctl is installed: the BLAS/OpenMP libraries loaded at
@@ -132,7 +132,9 @@ def collect_tags(
     directory) with command line ``argv`` (default: ``sys.argv``). Never raises for a part
     that cannot be captured: see ``mlrepro.capture_error``."""
     cwd = (cwd or Path.cwd()).resolve()
+    given = argv is not None
     argv = list(getattr(sys, "argv", []) if argv is None else argv)  # embedded interpreters may have none
+    command = argv if given else invocation(argv, getattr(sys, "orig_argv", None))
     tags: dict[str, str] = {}
     errors: list[str] = []  # one broken part must not cost the others
     root: Path | None = None
@@ -141,7 +143,7 @@ def collect_tags(
     except Exception as exc:
         errors.append(_error("git", exc))
     try:
-        tags.update(_environment_tags(cwd, argv, root))
+        tags.update(_environment_tags(cwd, command, root))
     except Exception as exc:
         errors.append(_error("environment", exc))
     if root is not None:
@@ -252,7 +254,7 @@ def _environment_tags(cwd: Path, argv: list[str], root: Path | None) -> dict[str
         tag_names.PYTHON: f"{platform.python_implementation()} {platform.python_version()}",
         tag_names.PLATFORM: _platform(),
         tag_names.CPU: _cpu_model(),
-        "mlrepro.pip_freeze_sha256": hashlib.sha256(pip_freeze().encode("utf-8")).hexdigest(),
+        tag_names.FREEZE: hashlib.sha256(pip_freeze().encode("utf-8")).hexdigest(),
         tag_names.HASH_SEED: _hash_seed(),
         tag_names.RUN_BY: _user(),
         tag_names.CAPTURE_VERSION: mlrepro.__version__,
@@ -268,12 +270,46 @@ def _environment_tags(cwd: Path, argv: list[str], root: Path | None) -> dict[str
     return {key: _fit(value) if key != "mlrepro.command" else value for key, value in tags.items()}
 
 
+# Interpreter options that take the next item as their value (``python -X importtime -m pkg``).
+_OPTIONS_WITH_VALUE = frozenset({"-X", "-W", "--check-hash-based-pycs"})
+
+
+def invocation(argv: list[str], orig_argv: Sequence[str] | None) -> list[str]:
+    """The command to record: ``argv``, except for ``python -m pkg.train ...``, where ``argv[0]``
+    is the module's file path (which runs nothing as a script once the module imports its
+    package relatively): then ``["python", "-m", "pkg.train", ...]`` as typed. Only when
+    ``argv`` is still what Python made of that command line (code may have replaced it)."""
+    if not orig_argv or not argv:
+        return argv
+    items = list(orig_argv)
+    index = 1
+    while index < len(items):
+        item = items[index]
+        if item.startswith("-m") and (len(item) > 2 or index + 1 < len(items)):
+            module, rest = (item[2:], items[index + 1 :]) if len(item) > 2 else (items[index + 1], items[index + 2 :])
+            return ["python", "-m", module, *rest] if _runs_module(argv, module, rest) else argv
+        if item in _OPTIONS_WITH_VALUE:
+            index += 2
+            continue
+        if item == "-c" or not item.startswith("-"):
+            break  # python -c, or a script: argv says it
+        index += 1
+    return argv
+
+
+def _runs_module(argv: list[str], module: str, rest: list[str]) -> bool:
+    """``argv`` is Python's own for ``-m module rest...``: the module's file, then ``rest``."""
+    path = Path(argv[0]).as_posix()
+    stem = module.replace(".", "/")
+    return argv[1:] == rest and (path.endswith(f"/{stem}.py") or path.endswith(f"/{stem}/__main__.py"))
+
+
 def _command(argv: list[str], cwd: Path, root: Path | None) -> str:
     """argv as JSON, the script relative to the repository root (the same command then names
     the same file in any checkout). Arguments are kept whole: when they do not fit in a tag,
     the leading ones that do are recorded and a last item ``... N arguments in all`` says so."""
     args = list(argv)
-    if args and root is not None and args[0] not in ("", "-c", "-m"):
+    if args and root is not None and args[0] not in ("", "-c", "-m") and args[1:2] != ["-m"]:
         script = Path(args[0]) if Path(args[0]).is_absolute() else cwd / args[0]
         try:
             args[0] = script.resolve().relative_to(root.resolve()).as_posix()
