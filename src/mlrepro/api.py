@@ -159,7 +159,7 @@ def _add_reproductions(
     if wandb_ids and sources.wandb is not None:
         from mlrepro.reproduce.wandb_target import WandbTarget
 
-        outcomes.update(reproduce_many(WandbTarget(sources.wandb), wandb_ids, root, jobs, timeout))  # type: ignore[arg-type]
+        outcomes.update(reproduce_many(WandbTarget(sources.wandb), wandb_ids, root, jobs, timeout))
     sources.context.reproductions = outcomes
     extra = []
     for run_id in chosen:

@@ -110,3 +110,21 @@ def test_audit_reproduce_judges_wandb_runs(wandb_project: WandbProject) -> None:
     [diverged] = findings_of(findings, "MLR901")
     assert diverged["run_dir"] == str(wandb_project.run_dir("unseeded").resolve())
     assert "loss" in diverged["message"]
+
+
+def test_a_run_directory_damaged_after_the_audit_is_one_failed_reproduction(wandb_project: WandbProject, tmp_path: Path) -> None:
+    import shutil
+
+    from mlrepro.reproduce.bulk import NotStarted, reproduce_many
+    from mlrepro.reproduce.wandb_target import WandbTarget
+    from mlrepro.sources.wandb_dir import WandbDirs
+
+    copy = tmp_path / "wandb"
+    shutil.copytree(wandb_project.run_dir("clean"), copy / wandb_project.run_dir("clean").name)
+    dirs = WandbDirs.open([copy], require_runs=True)
+    [log] = copy.glob("*/run-*.wandb")
+    log.write_bytes(b"not a W&B log at all")  # e.g. a sync job rewrote it while the audit ran
+    outcomes = reproduce_many(WandbTarget(dirs), [wandb_project.run_ids["clean"]], wandb_project.repo.path)
+    [outcome] = outcomes.values()
+    assert isinstance(outcome, NotStarted) and outcome.verdict == "failed"
+    assert "not a W&B log" in outcome.reason or "header" in outcome.reason, outcome.reason

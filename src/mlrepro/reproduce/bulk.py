@@ -14,7 +14,8 @@ from pathlib import Path
 
 from mlrepro.findings import Finding, Severity
 from mlrepro.records import RUNNING, ModelVersionRecord, RunRecord
-from mlrepro.reproduce.engine import REPRODUCES_TAG, ReproResult
+from mlrepro.reproduce.engine import ReproResult
+from mlrepro.reproduce.target import REPRODUCES_TAG, ReproTarget
 from mlrepro.sources.mlflow_store import MlflowStore
 
 
@@ -43,25 +44,32 @@ Outcome = ReproResult | NotStarted
 
 
 def reproduce_many(
-    store: MlflowStore,
+    store: MlflowStore | ReproTarget,
     run_ids: Sequence[str],
     repo_root: Path,
     jobs: int = 1,
     timeout: float = 3600.0,
 ) -> dict[str, Outcome]:
-    """Reproduce ``run_ids`` (duplicates once each), ``jobs`` at a time; run id -> outcome."""
+    """Reproduce ``run_ids`` (duplicates once each), ``jobs`` at a time; run id -> outcome.
+    One run that cannot be re-executed or read back (its plan, its checkout, the tracker) is a
+    failed reproduction of that run, not the end of the others."""
+    import sys
     from concurrent.futures import ThreadPoolExecutor
 
     from mlrepro.reproduce.engine import ReproduceError, reproduce_run
     from mlrepro.reproduce.plan import PlanError
     from mlrepro.reproduce.workspace import WorkspaceError
+    from mlrepro.sources.mlflow_store import TrackingStoreError
 
+    per_run: list[type[Exception]] = [PlanError, WorkspaceError, ReproduceError, TrackingStoreError]
+    if "mlrepro.sources.wandb_dir" in sys.modules:  # only W&B targets import it
+        per_run.append(sys.modules["mlrepro.sources.wandb_dir"].WandbDirError)
     unique = list(dict.fromkeys(run_ids))
 
     def one(run_id: str) -> Outcome:
         try:
             return reproduce_run(store, run_id, repo_root, timeout)
-        except (PlanError, WorkspaceError, ReproduceError) as exc:
+        except tuple(per_run) as exc:
             return NotStarted(run_id, str(exc))
 
     if not unique:

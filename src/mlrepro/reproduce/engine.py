@@ -29,7 +29,7 @@ from mlrepro.reproduce.compare import (
 )
 from mlrepro.reproduce.plan import ReproPlan
 from mlrepro.reproduce.runner import Execution, child_env, execute
-from mlrepro.reproduce.target import REPRODUCES_TAG, MlflowTarget, ReproTarget  # noqa: F401 - bulk.py imports REPRODUCES_TAG from here
+from mlrepro.reproduce.target import MlflowTarget, ReproTarget
 from mlrepro.reproduce.workspace import checkout
 from mlrepro.sources.mlflow_store import MlflowStore
 
