@@ -10,6 +10,7 @@ from __future__ import annotations
 MLFLOW_COMMIT = "mlflow.source.git.commit"
 MLFLOW_BRANCH = "mlflow.source.git.branch"
 MLFLOW_SOURCE_NAME = "mlflow.source.name"
+MLFLOW_PARENT = "mlflow.parentRunId"  # on a nested (child) run
 MLFLOW_ENTRY_POINT = "mlflow.project.entryPoint"
 MLFLOW_DIRTY = "mlflow.source.git.dirty"  # not written by MLflow itself; some teams' wrappers do
 MLFLOW_DIFF_PREFIX = "mlflow.source.git.diff"

@@ -53,3 +53,6 @@ class AuditContext:
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     # run id -> reproduction outcome, filled only by `audit --reproduce` (MLR9xx read it).
     reproductions: dict[str, object] = field(default_factory=dict)
+    # Runs that other audited runs name as their parent (``mlflow.parentRunId``): a sweep's or
+    # a pipeline's parent, whose children do the training. Filled by the engine per audit.
+    parent_run_ids: frozenset[str] = frozenset()

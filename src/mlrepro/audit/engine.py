@@ -126,10 +126,12 @@ class Auditor:
         findings: list[Finding] = []
         seen: list[RunRecord] = []
         verdicts: dict[str, Verdict] = {}
+        # Every audited run is kept for the group checks anyway: read them all first, so that a
+        # parent (which starts before its children) is known as one when it is judged.
+        runs = [run for run in runs if tag_names.REPRODUCES not in run.tags]
+        self.ctx.parent_run_ids = frozenset(run.tags[tag_names.MLFLOW_PARENT] for run in runs if run.tags.get(tag_names.MLFLOW_PARENT))
         judged = {v.run_id for v in versions if v.in_use and v.run_id} if self._by_scope[MODEL] else set()
         for run in runs:
-            if tag_names.REPRODUCES in run.tags:
-                continue
             seen.append(run)
             findings.extend(self.audit_run(run))
             if run.run_id in judged:

@@ -45,3 +45,13 @@ def test_seed_names_come_from_the_policy(store: Store, repo: Repo) -> None:
     assert codes_by_run(findings) == {plain: {"MLR506"}}
     assert "no param or tag named rng, mlrepro.seed" in findings[0]["message"]
     assert named not in codes_by_run(findings)
+
+
+def test_a_sweep_parent_is_judged_by_its_children(store: Store, repo: Repo) -> None:
+    # Optuna / hyperopt / Ray Tune with nested runs: the parent trains nothing itself.
+    parent = store.good_run(repo, params={"n_trials": "2"})
+    store.good_run(repo, params={"seed": "1", "lr": "0.1"}, tags={"mlflow.parentRunId": parent})
+    unseeded_child = store.good_run(repo, params={"lr": "0.2"}, tags={"mlflow.parentRunId": parent})
+    lone = store.good_run(repo, params={"n_trials": "2"})  # no children: judged as any run
+    code, findings = audit_json(store, repo.path, "--select", "MLR506")
+    assert (code, codes_by_run(findings)) == (1, {unseeded_child: {"MLR506"}, lone: {"MLR506"}})

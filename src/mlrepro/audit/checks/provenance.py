@@ -243,7 +243,12 @@ def source_outside_repo(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
 
 @run_check
 def missing_seed(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
-    """MLR506: no param or tag named in ``seed-params`` (or ``mlrepro.seed``) carries a value."""
+    """MLR506: no param or tag named in ``seed-params`` (or ``mlrepro.seed``) carries a value.
+
+    Not for a parent run (a hyperparameter sweep's, a pipeline's): its children train, and each
+    child is judged on its own seed."""
+    if run.run_id in ctx.parent_run_ids:
+        return
     names = {name.lower() for name in ctx.policy.seed_params}
     seeds = [
         (key, value)
