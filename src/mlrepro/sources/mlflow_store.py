@@ -188,7 +188,7 @@ class MlflowStore:
         try:
             run = self._client.get_run(run_id)
         except Exception as exc:
-            if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "not found" in str(exc).lower():
+            if _not_found(exc):
                 return None
             raise TrackingStoreError(f"{redact(self.uri)}: cannot read run {run_id}: {_short(exc)}") from None
         try:
