@@ -56,9 +56,14 @@ def test_an_unseeded_run_diverges_and_repeats_report_a_spread(tmp_path: Path, st
     code, result, _ = reproduce(store, repo, run_id)
     assert code == 1 and result["verdict"] == "diverged", result
     assert any("no seed" in note for note in result["notes"])
-    code, result, _ = reproduce(store, repo, run_id, "--repeats", "3")
-    assert len(result["reproduction_run_ids"]) == 3
+    code, result, _ = reproduce(store, repo, run_id, "--repeats", "5")
+    assert len(result["reproduction_run_ids"]) == 5
     assert set(result["spread"]["accuracy"]) >= {"min", "max", "mean", "std"}
+    spread = result["spread"]["noise_mean"]  # continuous: five unseeded draws never agree
+    assert spread["min"] < spread["mean"] < spread["max"] and spread["std"] > 0
+    # Judged against the spread, not one draw: the original lies inside it or it does not.
+    assert result["metrics"]["noise_mean"]["outcome"] in ("within-seed-noise", "diverged")
+    assert any("not deterministic" in note for note in result["notes"])
 
 
 # The final loss is the same on every run; only step 2 draws from the unseeded global generator.
