@@ -9,6 +9,7 @@ from __future__ import annotations
 # -- MLflow's own tags -----------------------------------------------------------------------
 MLFLOW_COMMIT = "mlflow.source.git.commit"
 MLFLOW_BRANCH = "mlflow.source.git.branch"
+MLFLOW_REPO_URL = "mlflow.source.git.repoURL"
 MLFLOW_SOURCE_NAME = "mlflow.source.name"
 MLFLOW_PARENT = "mlflow.parentRunId"  # on a nested (child) run
 MLFLOW_ENTRY_POINT = "mlflow.project.entryPoint"

@@ -60,7 +60,7 @@ DEFAULT_PROJECT = "uncategorized"  # what W&B calls the project of a run that na
 
 # Tag keys, as the capture plugin and MLflow spell them (audit/checks/provenance.py, reproduce/plan.py).
 COMMIT_TAG = tag_names.MLFLOW_COMMIT
-REPO_URL_TAG = "mlflow.source.git.repoURL"
+REPO_URL_TAG = tag_names.MLFLOW_REPO_URL
 SOURCE_NAME_TAG = tag_names.MLFLOW_SOURCE_NAME
 DIRTY_TAG = tag_names.GIT_DIRTY
 COMMAND_TAG = tag_names.COMMAND
@@ -240,7 +240,8 @@ def _pb() -> Any:
     return wandb_internal_pb2
 
 
-def _read_log(path: Path, facts: _Facts) -> None:
+def _messages(path: Path) -> Iterator[Any]:
+    """The log's records, decoded with the installed SDK's ``Record`` message."""
     pb = _pb()
     from google.protobuf.message import DecodeError
 
@@ -250,6 +251,11 @@ def _read_log(path: Path, facts: _Facts) -> None:
             record.ParseFromString(raw)
         except DecodeError:
             raise WandbDirError(f"{path}: the run log holds a record that is not a W&B message") from None
+        yield record
+
+
+def _read_log(path: Path, facts: _Facts) -> None:
+    for record in _messages(path):
         kind = record.WhichOneof("record_type")
         if kind == "header":
             facts.sdk_version = record.header.version_info.producer.split("+", 1)[0] or None
@@ -578,17 +584,8 @@ def _record(run_dir: Path, facts: _Facts, files: tuple[Artifact, ...]) -> RunRec
 def read_history(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Every numeric value the run logged with ``run.log``, per metric, as (step, value) in
     logging order (the step is W&B's ``_step``)."""
-    pb = _pb()
-    from google.protobuf.message import DecodeError
-
-    log = run_dir / f"run-{run_id_of(run_dir)}.wandb"
     history: dict[str, list[tuple[int, float]]] = {}
-    for raw in log_records(log):
-        record = pb.Record()
-        try:
-            record.ParseFromString(raw)
-        except DecodeError:
-            raise WandbDirError(f"{log}: the run log holds a record that is not a W&B message") from None
+    for record in _messages(run_dir / f"run-{run_id_of(run_dir)}.wandb"):
         if record.WhichOneof("record_type") != "history":
             continue
         row: dict[str, Any] = {}

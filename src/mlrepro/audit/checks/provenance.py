@@ -214,7 +214,7 @@ def _project_source(run: RunRecord, ctx: AuditContext, name: str) -> Iterator[st
     if not remote:
         return  # a local project directory: nothing to compare it with but the commit
     ours = {_normal_url(url) for url in ctx.repo.remote_urls()}
-    theirs = {_normal_url(url) for url in (base, run.tags.get("mlflow.source.git.repoURL", "")) if url.strip()}
+    theirs = {_normal_url(url) for url in (base, run.tags.get(tag_names.MLFLOW_REPO_URL, "")) if url.strip()}
     if ours and theirs and not ours & theirs:
         yield (
             f"the run's project {base} is not a remote of the audited repository {ctx.repo.root}: "
