@@ -128,17 +128,21 @@ def cached_store(runs: int, rebuild: bool = False) -> Path:
     return template
 
 
+def work_copy(template: Path, name: str) -> Path:
+    """A fresh copy of the template database in .benchmarks/<name>/ (the template stays pristine)."""
+    work = CACHE / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return Path(shutil.copy(template, work / "mlflow.db"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
-    template = cached_store(args.runs, args.rebuild)
-    work = CACHE / "audit-work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    db = work / "mlflow.db"
-    shutil.copy(template, db)
+    db = work_copy(cached_store(args.runs, args.rebuild), "audit-work")
+    work = db.parent
     uri = f"sqlite:///{db}"
     # The runs' artifact URIs point at the template's artifact folder: listing reads it in place.
     cwd = work  # not a git repository: provenance checks that need one stay quiet, as the baseline does no git work

@@ -16,14 +16,13 @@ Exits 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audit_speed import CACHE, cached_store  # the one 10k-run store builder (after the path insert)
+from audit_speed import cached_store, work_copy  # the one 10k-run store builder (after the path insert)
 
 MAX_SECONDS, MAX_BYTES = 10.0, 5 * 1024 * 1024
 
@@ -42,11 +41,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
-    template = cached_store(args.runs, args.rebuild)
-    work = CACHE / "report-work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    shutil.copy(template, work / "mlflow.db")
+    work = work_copy(cached_store(args.runs, args.rebuild), "report-work").parent
 
     from mlrepro.api import audit_report
     from mlrepro.config import resolve_settings
