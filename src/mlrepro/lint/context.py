@@ -13,7 +13,7 @@ import ast
 import re
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 # Qualified-name prefixes whose uses the checks look at. A local binding that is (or is
@@ -128,6 +128,10 @@ class ModuleContext:
     source: str
     tree: ast.Module
     seed_functions: tuple[str, ...] = ()
+    # Seeding helpers defined elsewhere in the project, by the qualified name this module calls
+    # them with (``utils.set_seed``, or ``.utils.set_seed`` through a relative import): the
+    # generators each one seeds. Filled by the project index.
+    project_seeders: Mapping[str, frozenset[str]] = field(default_factory=dict)
     imports: dict[str, str] = field(default_factory=dict)
     _by_type: dict[type, list[tuple[ast.AST, tuple[ast.AST, ...]]]] = field(default_factory=lambda: defaultdict(list))
     _seen: set[int] = field(default_factory=set)
@@ -138,8 +142,11 @@ class ModuleContext:
     memo: dict[str, object] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, path: str, source: str, tree: ast.Module, seed_functions: tuple[str, ...] = ()) -> ModuleContext:
-        ctx = cls(path=path, source=source, tree=tree, seed_functions=tuple(seed_functions))
+    def build(
+        cls, path: str, source: str, tree: ast.Module, seed_functions: tuple[str, ...] = (),
+        project_seeders: Mapping[str, frozenset[str]] | None = None,
+    ) -> ModuleContext:
+        ctx = cls(path=path, source=source, tree=tree, seed_functions=tuple(seed_functions), project_seeders=project_seeders or {})
         ctx._visit(_lines_at(source, _starts(_IMPORT_RX, source)))
         for site in ctx.sites(ast.Import, ast.ImportFrom):
             ctx._bind_import(site.node)  # type: ignore[arg-type]
@@ -159,6 +166,13 @@ class ModuleContext:
             for alias in node.names:
                 if alias.name != "*":
                     self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        else:
+            # Relative imports name project modules: ``from .utils import set_seed`` binds
+            # ``.utils.set_seed``, a name no framework prefix matches but the project index knows.
+            base = "." * node.level + (f"{node.module}." if node.module else "")
+            for alias in node.names:
+                if alias.name != "*":
+                    self.imports[alias.asname or alias.name] = base + alias.name
 
     def _binding_patterns(self) -> tuple[set[str], set[str]]:
         """Regexes for the lines that use an interesting binding, and the interests imported.
@@ -166,7 +180,7 @@ class ModuleContext:
         boundaries are checked after."""
         patterns: set[str] = set()
         touched: set[str] = set()
-        interests = INTERESTS + tuple(self.seed_functions)
+        interests = INTERESTS + tuple(self.seed_functions) + tuple(self.project_seeders)
         for local, qualified in self.imports.items():
             for interest in interests:
                 if qualified == interest or qualified.startswith(interest + "."):

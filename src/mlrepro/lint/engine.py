@@ -11,7 +11,7 @@ import gc
 import io
 import os
 import tokenize
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from mlrepro.config import Settings
 from mlrepro.findings import Finding, Location, sort_findings
 from mlrepro.lint import meta
 from mlrepro.lint.context import ModuleContext
+from mlrepro.lint.facts import ModuleFacts, module_facts
 from mlrepro.lint.discovery import discover, relative_posix
 from mlrepro.lint.notebook import NotebookError, NotebookSource, read_notebook
 from mlrepro.registry import Rule, bind, enabled_codes, rules_for
@@ -99,40 +100,48 @@ class Linter:
         )
 
     def lint_file(self, path: Path, display: str | None = None) -> list[Finding]:
+        return self.analyse(path, display)[0]
+
+    def analyse(
+        self, path: Path, display: str | None = None, project_seeders: Mapping[str, frozenset[str]] | None = None,
+        want_facts: bool = False,
+    ) -> tuple[list[Finding], ModuleFacts | None]:
+        """The file's findings and, when asked, the facts the project index keeps of it (None
+        for a file that does not parse)."""
         display = display or path.as_posix()
         enabled = self._enabled_for(path)
         notebook: NotebookSource | None = None
         try:
             data = path.read_bytes()
         except OSError as exc:
-            return self._meta(enabled, meta.UNDECODABLE, display, 1, 1, meta.unreadable(exc), None)
+            return self._meta(enabled, meta.UNDECODABLE, display, 1, 1, meta.unreadable(exc), None), None
         if path.suffix == ".ipynb":
             try:
                 notebook = read_notebook(data)
             except NotebookError as exc:
-                return self._meta(enabled, meta.INVALID_NOTEBOOK, display, 1, 1, meta.invalid_notebook(exc), None)
+                return self._meta(enabled, meta.INVALID_NOTEBOOK, display, 1, 1, meta.invalid_notebook(exc), None), None
             source = notebook.source
         else:
             try:
                 source = _decode(data)
             except _Undecodable as exc:
-                return self._meta(enabled, meta.UNDECODABLE, display, 1, 1, meta.undecodable(exc), None)
+                return self._meta(enabled, meta.UNDECODABLE, display, 1, 1, meta.undecodable(exc), None), None
         suppressed = file_suppression(source)
         if suppressed is not None:
             enabled = {code for code in enabled if not suppressed.covers(code)}
-        if not enabled:
-            return []
+        if not enabled and not want_facts:
+            return [], None
         try:
             tree = ast.parse(source, filename=display)
         except SyntaxError as exc:
             row, col, message = meta.syntax_error(exc)
-            return self._meta(enabled, meta.SYNTAX_ERROR, display, row, col, message, notebook)
+            return self._meta(enabled, meta.SYNTAX_ERROR, display, row, col, message, notebook), None
         except (ValueError, RecursionError, MemoryError) as exc:
-            return self._meta(enabled, meta.SYNTAX_ERROR, display, 1, 1, meta.unparsable(exc), notebook)
+            return self._meta(enabled, meta.SYNTAX_ERROR, display, 1, 1, meta.unparsable(exc), notebook), None
         active = {code: check for code, check in self.checks.items() if code in enabled}
-        if not active:
-            return []
-        ctx = ModuleContext.build(display, source, tree, self.settings.seed_functions)
+        if not active and not want_facts:
+            return [], None
+        ctx = ModuleContext.build(display, source, tree, self.settings.seed_functions, project_seeders)
         findings: list[Finding] = []
         for code, check in active.items():
             for node, message in check(ctx):
@@ -143,7 +152,13 @@ class Linter:
                 end_row = getattr(node, "end_lineno", None)
                 end = Location(end_row, ctx.column(end_row, node.end_col_offset)) if end_row else None  # type: ignore[attr-defined]
                 findings.append(self._finding(code, message, display, row, col, end, notebook))
-        return findings
+        if not want_facts:
+            return findings, None
+        try:
+            facts = module_facts(ctx, tree, notebook is not None)
+        except RecursionError:
+            facts = None
+        return findings, facts
 
     def _meta(
         self, enabled: set[str], code: str, display: str, row: int, col: int, message: str, nb: NotebookSource | None
@@ -176,13 +191,29 @@ def _lint_in_worker(item: tuple[str, str]) -> list[Finding]:
 
 def lint_paths(
     paths: Iterable[Path], settings: Settings, cwd: Path | None = None, jobs: int | None = None,
-    linter: Linter | None = None,
+    linter: Linter | None = None, project: bool = True, cache: bool = True,
 ) -> LintResult:
     """Lint every file the paths name. ``jobs``: worker processes (default: one per core for
-    large trees, none for small ones)."""
+    large trees, none for small ones). ``project``: read the rest of the project to judge them
+    (``project_run``); ``cache``: keep results in ``.mlrepro_cache/`` for the next run."""
     cwd = (cwd or Path.cwd()).resolve()
     files = discover(paths, settings)
     items = [(str(path), display_path(path, cwd)) for path in files]
+    linter = linter or Linter(settings)
+    if project and items:
+        from mlrepro.lint.project_run import ProjectLinter, project_root
+
+        root = project_root(settings.root, settings.config_path is not None, cwd)
+        project_files = discover([root], settings)
+        workers = jobs if jobs is not None else (min(os.cpu_count() or 1, 8) if len(project_files) >= PARALLEL_MIN_FILES else 1)
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            findings = ProjectLinter(linter, root, cwd, use_cache=cache).lint(files, project_files, workers)
+        finally:
+            if was_enabled:
+                gc.enable()
+        return LintResult(sort_findings(findings), tuple(display for _, display in items))
     workers = jobs if jobs is not None else (min(os.cpu_count() or 1, 8) if len(items) >= PARALLEL_MIN_FILES else 1)
     findings: list[Finding] = []
     if workers > 1 and len(items) > 1:
@@ -192,7 +223,6 @@ def lint_paths(
             for batch in pool.map(_lint_in_worker, items, chunksize=8):
                 findings.extend(batch)
     else:
-        linter = linter or Linter(settings)
         # ASTs hold no reference cycles; the cyclic collector only burns time rescanning them.
         was_enabled = gc.isenabled()
         gc.disable()
@@ -203,4 +233,3 @@ def lint_paths(
             if was_enabled:
                 gc.enable()
     return LintResult(sort_findings(findings), tuple(display for _, display in items))
-

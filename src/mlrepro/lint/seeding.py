@@ -13,6 +13,7 @@ though ``set_seed``'s own body is not.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
 from mlrepro.lint.context import ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, mentions
@@ -124,10 +125,37 @@ class SeedState:
 def seeding_generators(ctx: ModuleContext, name: str) -> frozenset[str] | None:
     if name in SEEDERS:
         return SEEDERS[name]
+    found = ctx.project_seeders.get(name)
+    if found is not None:
+        return found
     for configured in ctx.seed_functions:
         if name == configured or ("." not in configured and name.rsplit(".", 1)[-1] == configured):
             return EVERYTHING
+    if looks_like_seed_helper(name):
+        return EVERYTHING
     return None
+
+
+# Seeding helpers of libraries we do not read (``pytorch_toolbelt.utils.random.set_manual_seed``,
+# ``mmengine.runner.set_random_seed``): a function imported from outside the project and named
+# like a seeder seeds every generator it knows. Names of the project's own helpers (relative
+# imports, or those the project index resolves) are judged by their bodies instead.
+_SEED_HELPER = re.compile(r"^(?:set|fix|init|setup|reset|seed)_(?:\w+_)?seeds?(?:_\w+)?$|^seed_(?:everything|all|all_rng|torch|rng)$")
+_NOT_SEEDING = ("worker", "get_", "generator")
+
+
+def looks_like_seed_helper(name: str) -> bool:
+    if name.startswith(".") or name.split(".", 1)[0] in _FRAMEWORK_ROOTS:
+        return False
+    last = name.rsplit(".", 1)[-1].lower()
+    return bool(_SEED_HELPER.match(last)) and not any(word in last for word in _NOT_SEEDING)
+
+
+# Frameworks whose seeders SEEDERS lists exactly: a name of theirs that is not there seeds nothing.
+_FRAMEWORK_ROOTS = frozenset({
+    "random", "numpy", "torch", "tensorflow", "keras", "tf_keras", "jax", "transformers", "lightning",
+    "pytorch_lightning", "lightning_fabric", "accelerate", "mlrepro", "sklearn",
+})
 
 
 def _configured_local_call(ctx: ModuleContext, call: ast.Call) -> bool:

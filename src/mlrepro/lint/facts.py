@@ -1,0 +1,172 @@
+"""What the project index keeps of one module: plain, JSON-ready facts read off its context.
+
+The per-file lint decides what one file does; these facts let the project decide what the
+files do together: which modules a file imports, whether it runs as a script, which of its
+functions seed generators (and which other functions they call, to follow helpers that call
+helpers), which generators the module itself seeds, and where it draws from a generator.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlrepro.lint import cudnn
+from mlrepro.lint.context import INTERESTS, ModuleContext
+from mlrepro.lint.seeding import seed_state
+
+# The generator a finding of each rule draws from: these findings are judged where the module
+# runs (at the entry points that reach it), not where the draw is written. "cudnn" stands for
+# the determinism switches, which an entry point sets for every module it runs.
+GENERATOR_OF_CODE: dict[str, str] = {
+    "MLR101": "random",
+    "MLR103": "numpy",
+    "MLR111": "numpy",
+    "MLR105": "torch",
+    "MLR112": "torch",
+    "MLR107": "tensorflow",
+    "MLR201": "cudnn",
+}
+
+# Text that only code which trains contains: an optimiser, a backward pass, a fit. Randomness
+# matters where a model is trained; an evaluation script's draws do not change what it measures.
+_TRAINING_MARKERS = (
+    ".backward(", "optimizer", "Optimizer", "optim.", ".fit(", "Trainer(", "trainer.", "train_one_epoch",
+    "training_step", "train_step", "train_epoch", "TrainingArguments", "train_loop", "SupervisedRunner",
+    "apply_gradients", "GradientTape", "optax.", ".train(",
+)
+
+# Module-level statements that define rather than run: a module made only of these is a library.
+_DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)
+# Top-level calls that configure rather than train (``warnings.filterwarnings``, a logger).
+_QUIET_CALLS = ("warnings.", "logging.", "logger.", "log.", "print", "register", "matplotlib.use", "sys.path", "os.environ")
+
+
+@dataclass
+class ModuleFacts:
+    # (module, level, imported names or None for ``import x``, line): the raw imports, every
+    # one of them, so that the graph can be resolved against whatever files exist today.
+    imports: list[tuple[str, int, list[str] | None, int]] = field(default_factory=list)
+    bindings: dict[str, str] = field(default_factory=dict)  # local name -> qualified name
+    main_guard: bool = False
+    top_level_code: bool = False
+    # name -> (generators it seeds itself, callees that may be project helpers)
+    functions: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    seeds: list[str] = field(default_factory=list)  # generators (and "cudnn") seeded unconditionally
+    cudnn_layer: tuple[int, int, str] | None = None  # first conv/recurrent layer: row, col, name
+    uses_cuda: bool = False
+    trains: bool = False  # optimises something: evaluation and plotting scripts do not
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "imports": self.imports, "bindings": self.bindings, "main_guard": self.main_guard,
+            "top_level_code": self.top_level_code, "functions": self.functions, "seeds": self.seeds,
+            "cudnn_layer": self.cudnn_layer, "uses_cuda": self.uses_cuda, "trains": self.trains,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModuleFacts:
+        return cls(
+            imports=[(m, lvl, names, line) for m, lvl, names, line in data["imports"]],
+            bindings=dict(data["bindings"]), main_guard=bool(data["main_guard"]),
+            top_level_code=bool(data["top_level_code"]),
+            functions={k: (list(v[0]), list(v[1])) for k, v in data["functions"].items()},
+            seeds=list(data["seeds"]),
+            cudnn_layer=tuple(data["cudnn_layer"]) if data["cudnn_layer"] else None,  # type: ignore[arg-type]
+            uses_cuda=bool(data["uses_cuda"]), trains=bool(data.get("trains")),
+        )
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    parts = [node.test.left, *node.test.comparators]
+    names = {p.id for p in parts if isinstance(p, ast.Name)}
+    values = {p.value for p in parts if isinstance(p, ast.Constant)}
+    return "__name__" in names and "__main__" in values
+
+
+def _runs_code(node: ast.stmt) -> bool:
+    """A top-level statement that does work when the module runs (a training script's body)."""
+    if isinstance(node, _DEFINING) or _is_main_guard(node):
+        return False
+    if isinstance(node, ast.Expr):
+        value = node.value
+        if isinstance(value, ast.Constant):
+            return False  # a docstring
+        if isinstance(value, ast.Call):
+            try:
+                text = ast.unparse(value.func)
+            except (ValueError, RecursionError):  # pragma: no cover - defensive
+                return True
+            return not text.startswith(_QUIET_CALLS)
+        return False
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        value = node.value
+        return isinstance(value, ast.Call) or isinstance(value, ast.Await)
+    if isinstance(node, (ast.If, ast.Try)):
+        return False  # optional imports and feature flags
+    return isinstance(node, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith))
+
+
+def _imports(tree: ast.Module) -> list[tuple[str, int, list[str] | None, int]]:
+    found: list[tuple[str, int, list[str] | None, int]] = []
+    # Imports anywhere (inside functions and ``try`` too): a lazy import still runs the module.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append((alias.name, 0, None, node.lineno))
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.module or "", node.level, [a.name for a in node.names], node.lineno))
+    return found
+
+
+def _framework(name: str) -> bool:
+    return any(name == i or name.startswith(i + ".") for i in INTERESTS)
+
+
+def _top_function(ancestors: tuple[ast.AST, ...]) -> str | None:
+    if len(ancestors) >= 2 and isinstance(ancestors[1], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return ancestors[1].name
+    return None
+
+
+def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> ModuleFacts:
+    """Facts of one module whose checks have already run on ``ctx`` (they share its memo)."""
+    facts = ModuleFacts(imports=_imports(tree), bindings=dict(ctx.imports))
+    facts.main_guard = notebook or any(_is_main_guard(node) for node in tree.body)
+    facts.top_level_code = any(_runs_code(node) for node in tree.body)
+
+    state = seed_state(ctx)
+    seeded: set[str] = set()
+    functions: dict[str, tuple[set[str], set[str]]] = {}
+    for call in state.calls:
+        if not call.effective:
+            continue
+        if not call.conditional:
+            seeded |= call.generators
+        name = _top_function(call.site.ancestors)
+        if name is not None and not call.conditional:
+            functions.setdefault(name, (set(), set()))[0].update(call.generators)
+    # Calls a function makes to what may be another project helper (a name no framework owns):
+    # the project follows them to find helpers that seed through other helpers.
+    for site in ctx.calls:
+        name = _top_function(site.ancestors)
+        if name is None:
+            continue
+        func = site.node.func  # type: ignore[attr-defined]
+        callee = ctx.call_name(site.node) if not isinstance(func, ast.Name) or func.id in ctx.imports else func.id  # type: ignore[arg-type]
+        if callee and not _framework(callee) and callee != name:
+            functions.setdefault(name, (set(), set()))[1].add(callee)
+    facts.functions = {n: (sorted(g), sorted(c)) for n, (g, c) in functions.items()}
+    if cudnn.sets_cudnn_determinism(ctx):
+        seeded.add("cudnn")
+    facts.seeds = sorted(seeded)
+    layer = next(cudnn.cudnn_layers(ctx), None)
+    if layer is not None:
+        site, name = layer
+        facts.cudnn_layer = (site.node.lineno, site.node.col_offset, name)  # type: ignore[attr-defined]
+    facts.uses_cuda = cudnn.uses_cuda(ctx)
+    facts.trains = any(marker in ctx.source for marker in _TRAINING_MARKERS)
+    return facts

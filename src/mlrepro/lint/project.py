@@ -1,0 +1,279 @@
+"""The project index: how the modules of one project fit together.
+
+Built from every module's facts (``facts.py``): the import graph of the project's own modules
+(packages, ``src/`` layouts, relative imports, scripts that import their siblings), which
+modules run as entry points, and which functions seed generators, followed through helpers that
+call helpers and through re-exports. The lint engine asks it two questions:
+
+- what does a module call a seeding helper by (``utils.set_seed`` -> torch, numpy, ...), so the
+  per-file seed rules see the helper as a seed;
+- who runs a module: the entry points that reach it through imports, so that randomness in a
+  library module is judged by whether those entry points seed that generator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from mlrepro.lint.facts import ModuleFacts
+
+# Files that run code at import time without being anybody's training entry point.
+_NEVER_ENTRY = frozenset({"__init__.py", "setup.py", "conftest.py", "noxfile.py", "__main__.py"})
+_MAX_HOPS = 8  # re-exports and helper chains followed at most this deep
+_SCRIPT_TOKEN = re.compile(r"(?:^|[\s\"'=])((?:[\w.-]+/)*[\w.-]+\.py)\b|-m\s+([\w.]+)")
+
+
+@dataclass(frozen=True)
+class Hop:
+    """How an entry point reaches a module: the import line in the entry point it goes through."""
+
+    row: int
+    via: str  # the project module that import names (relative path)
+
+
+class ProjectIndex:
+    def __init__(self, facts: Mapping[str, ModuleFacts], declared_entries: Iterable[str] = ()) -> None:
+        self.facts = dict(facts)
+        self._dirs = {str(PurePosixPath(rel).parent) for rel in self.facts}
+        self._edges: dict[str, list[tuple[str, int]]] = {rel: self._resolve_imports(rel) for rel in self.facts}
+        imported: set[str] = {target for edges in self._edges.values() for target, _ in edges}
+        declared = set(declared_entries)
+        self.entries: frozenset[str] = frozenset(
+            rel for rel, f in self.facts.items()
+            if f.main_guard or rel in declared or (
+                f.top_level_code and rel not in imported and PurePosixPath(rel).name not in _NEVER_ENTRY
+            )
+        )
+        self._reverse: dict[str, list[str]] = {}
+        for rel, edges in self._edges.items():
+            for target, _ in edges:
+                self._reverse.setdefault(target, []).append(rel)
+        self.seeders = self._seeders()
+
+    # -- modules -----------------------------------------------------------------------------
+    def _module_file(self, base: str, dotted: str) -> str | None:
+        parts = [p for p in dotted.split(".") if p]
+        stem = "/".join(([base] if base not in ("", ".") else []) + parts)
+        for candidate in (f"{stem}.py", f"{stem}/__init__.py" if stem else "__init__.py"):
+            if candidate in self.facts:
+                return candidate
+        return None
+
+    def _roots(self, importer: str) -> list[str]:
+        """Where an absolute import may be found: the importer's directory and every directory
+        above it (scripts put their own or a parent directory on ``sys.path``), and ``src/``."""
+        roots: list[str] = []
+        directory = PurePosixPath(importer).parent
+        while True:
+            text = str(directory)
+            roots.append("" if text == "." else text)
+            if text == ".":
+                break
+            directory = directory.parent
+        if "src" in self._dirs or any(d.startswith("src/") for d in self._dirs):
+            roots.append("src")
+        return roots
+
+    def resolve_module(self, importer: str, module: str, level: int) -> str | None:
+        if level:
+            base = PurePosixPath(importer).parent
+            for _ in range(level - 1):
+                base = base.parent
+            text = str(base)
+            return self._module_file("" if text == "." else text, module)
+        if not module:
+            return None
+        for root in self._roots(importer):
+            found = self._module_file(root, module)
+            if found is not None:
+                return found
+        return None
+
+    def _resolve_imports(self, rel: str) -> list[tuple[str, int]]:
+        edges: list[tuple[str, int]] = []
+        for module, level, names, line in self.facts[rel].imports:
+            parts = module.split(".") if module else []
+            # ``import a.b.c`` runs a/__init__, a/b/__init__ and a/b/c.
+            for i in range(1, len(parts) + 1):
+                found = self.resolve_module(rel, ".".join(parts[:i]), level)
+                if found is not None and found != rel:
+                    edges.append((found, line))
+            if level and not parts:
+                found = self.resolve_module(rel, "", level)
+                if found is not None and found != rel:
+                    edges.append((found, line))
+            for name in names or ():
+                found = self.resolve_module(rel, ".".join([*parts, name]), level)
+                if found is not None and found != rel:
+                    edges.append((found, line))
+        return edges
+
+    def resolve_symbol(self, importer: str, qualified: str, depth: int = 0) -> tuple[str, str | None] | None:
+        """(module file, attribute or None) that ``qualified`` names as seen from ``importer``
+        (``.utils.set_seed``, ``mingpt.utils.set_seed``), following re-exports."""
+        level = len(qualified) - len(qualified.lstrip("."))
+        parts = qualified[level:].split(".")
+        for cut in range(len(parts), 0, -1):
+            found = self.resolve_module(importer, ".".join(parts[:cut]), level)
+            if found is None:
+                continue
+            rest = parts[cut:]
+            if not rest:
+                return found, None
+            if len(rest) == 1:
+                return self._follow(found, rest[0], depth)
+            return None
+        if level and len(parts) == 1:  # ``from . import set_seed``: a name of the package itself
+            package = self.resolve_module(importer, "", level)
+            if package is not None:
+                return self._follow(package, parts[0], depth)
+        return None
+
+    def _follow(self, module: str, name: str, depth: int) -> tuple[str, str | None] | None:
+        facts = self.facts[module]
+        if name in facts.functions or depth >= _MAX_HOPS:
+            return module, name
+        bound = facts.bindings.get(name)
+        if bound is not None:
+            return self.resolve_symbol(module, bound, depth + 1) or (module, name)
+        return module, name
+
+    # -- seeding helpers ---------------------------------------------------------------------
+    def _seeders(self) -> dict[tuple[str, str], frozenset[str]]:
+        """(module, function) -> generators it seeds, through the helpers it calls."""
+        seeds: dict[tuple[str, str], set[str]] = {}
+        calls: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for rel, facts in self.facts.items():
+            for name, (generators, callees) in facts.functions.items():
+                if generators:
+                    seeds[(rel, name)] = set(generators)
+                targets = []
+                for callee in callees:
+                    if "." not in callee and callee in facts.functions:
+                        targets.append((rel, callee))
+                    else:
+                        found = self.resolve_symbol(rel, facts.bindings.get(callee, callee))
+                        if found is not None and found[1] is not None:
+                            targets.append((found[0], found[1]))
+                if targets:
+                    calls[(rel, name)] = targets
+        for _ in range(_MAX_HOPS):
+            changed = False
+            for key, targets in calls.items():
+                for target in targets:
+                    extra = seeds.get(target)
+                    if extra and not extra <= seeds.get(key, set()):
+                        seeds.setdefault(key, set()).update(extra)
+                        changed = True
+            if not changed:
+                break
+        return {key: frozenset(gens) for key, gens in seeds.items() if gens}
+
+    def seeders_for(self, rel: str) -> dict[str, frozenset[str]]:
+        """The project's seeding helpers by the qualified names ``rel`` calls them with."""
+        found: dict[str, frozenset[str]] = {}
+        by_module: dict[str, dict[str, frozenset[str]]] = {}
+        for (module, name), gens in self.seeders.items():
+            by_module.setdefault(module, {})[name] = gens
+        for local, qualified in self.facts[rel].bindings.items():
+            if qualified.split(".", 1)[0] in _FOREIGN_ROOTS:
+                continue
+            target = self.resolve_symbol(rel, qualified)
+            if target is None or target[0] == rel:
+                continue
+            module, attr = target
+            if attr is not None:
+                gens = self.seeders.get((module, attr))
+                if gens:
+                    found[qualified] = gens
+                continue
+            for name, gens in by_module.get(module, {}).items():
+                found[f"{qualified}.{name}"] = gens
+            # Names the module re-exports from elsewhere (``from .random import random_seed``).
+            for name, bound in self.facts[module].bindings.items():
+                if name in by_module.get(module, {}):
+                    continue
+                inner = self.resolve_symbol(module, bound)
+                if inner is not None and inner[1] is not None and (gens := self.seeders.get((inner[0], inner[1]))):
+                    found[f"{qualified}.{name}"] = gens
+        return found
+
+    # -- who runs what -------------------------------------------------------------------------
+    def reached_from(self, entry: str, depth: int) -> dict[str, Hop]:
+        """The project modules ``entry`` imports, up to ``depth`` imports away, with the first hop.
+
+        Package ``__init__`` modules are not followed (``import fairseq`` is not a use of all of
+        fairseq), nor other entry points (what they run under ``__main__`` is theirs to judge).
+        """
+        hops: dict[str, Hop] = {}
+        frontier: list[str] = []
+        for target, line in self._edges.get(entry, ()):
+            if target not in hops and self._followed(target, entry):
+                hops[target] = Hop(line, target)
+                frontier.append(target)
+        for _ in range(depth - 1):
+            following: list[str] = []
+            for current in frontier:
+                for target, _ in self._edges.get(current, ()):
+                    if target not in hops and self._followed(target, entry):
+                        hops[target] = hops[current]
+                        following.append(target)
+            frontier = following
+        return hops
+
+    def _followed(self, target: str, entry: str) -> bool:
+        return target != entry and target not in self.entries and PurePosixPath(target).name != "__init__.py"
+
+    def entries_reaching(self, module: str) -> list[str]:
+        """The entry points that import ``module`` directly or not (itself, if it is one)."""
+        seen = {module}
+        queue = deque([module])
+        while queue:
+            current = queue.popleft()
+            for importer in self._reverse.get(current, ()):
+                if importer not in seen:
+                    seen.add(importer)
+                    queue.append(importer)
+        return sorted(rel for rel in seen if rel in self.entries)
+
+
+# Top-level names that are never the project's own modules, whatever files it has.
+_FOREIGN_ROOTS = frozenset({
+    "torch", "numpy", "tensorflow", "keras", "jax", "sklearn", "random", "os", "sys", "lightning",
+    "pytorch_lightning", "transformers", "accelerate", "mlflow", "wandb", "pandas", "xgboost", "lightgbm",
+})
+
+
+def declared_entry_points(texts: Mapping[str, str], modules: Iterable[str]) -> set[str]:
+    """Scripts named by ``MLproject`` / ``dvc.yaml`` commands and ``[project.scripts]`` targets.
+
+    ``texts`` maps a file name (``MLproject``, ``dvc.yaml``, ``pyproject.toml``) to its text;
+    ``modules`` are the project's module paths, to map ``-m pkg.train`` and ``pkg.cli:main``.
+    """
+    known = set(modules)
+    found: set[str] = set()
+
+    def add_module(dotted: str) -> None:
+        stem = dotted.replace(".", "/")
+        for candidate in (f"{stem}.py", f"src/{stem}.py", f"{stem}/__main__.py", f"src/{stem}/__main__.py"):
+            if candidate in known:
+                found.add(candidate)
+
+    for name, text in texts.items():
+        if name == "pyproject.toml":
+            for match in re.finditer(r"=\s*[\"']([\w.]+):[\w.]+[\"']", text):
+                add_module(match.group(1))
+            continue
+        for match in _SCRIPT_TOKEN.finditer(text):
+            script, module = match.group(1), match.group(2)
+            if script:
+                script = script.lstrip("./")
+                if script in known:
+                    found.add(script)
+            elif module:
+                add_module(module)
+    return found

@@ -1,0 +1,327 @@
+"""Project-wide lint: the files named are reported on; the whole project is read to judge them.
+
+1. Every module of the project is linted on its own (or taken from the cache) and its facts kept.
+2. The project index resolves imports and seeding helpers; a module that calls a project helper
+   is linted again knowing what the helper seeds.
+3. Findings that draw from a generator (``facts.GENERATOR_OF_CODE``) are judged where the code
+   runs: a library module's draw is not reported when every entry point that imports it seeds
+   that generator; an entry point that imports it and leaves the generator unseeded gets the
+   finding instead, at the import, naming the module and the draw. A module no entry point
+   reaches is judged on its own, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlrepro.findings import Finding, Location
+from mlrepro.lint.cache import LintCache, cache_key
+from mlrepro.lint.engine import Linter
+from mlrepro.lint.facts import GENERATOR_OF_CODE, ModuleFacts
+from mlrepro.lint.project import ProjectIndex, declared_entry_points
+from mlrepro.suppression import line_suppresses
+
+_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+_DECLARATIONS = ("MLproject", "dvc.yaml", "pyproject.toml")
+
+# How far from an entry point its imports are followed: draws in the modules it imports itself
+# (``from model import Net``); conv layers one module further (a model factory and its models).
+# Deeper, a library's random paths are mostly not the ones the script takes.
+_LAYER_DEPTH = 2
+
+_DRAWS = {
+    "random": ("Python's global `random` generator", "`random.seed(...)`"),
+    "numpy": ("NumPy's global generator", "`np.random.seed(...)`"),
+    "torch": ("torch's global generator", "`torch.manual_seed(...)`"),
+    "tensorflow": ("TensorFlow's global generator", "`tf.random.set_seed(...)` or `keras.utils.set_random_seed(...)`"),
+}
+
+
+def project_root(settings_root: Path, has_config: bool, cwd: Path) -> Path:
+    """The project whose modules are read: where the configuration lives, else the nearest
+    directory at or above ``cwd`` with a project marker, else ``cwd`` itself."""
+    if has_config:
+        return settings_root
+    for directory in (cwd, *cwd.parents):
+        if any((directory / marker).exists() for marker in _MARKERS):
+            return directory
+    return cwd
+
+
+@dataclass
+class _Module:
+    path: Path
+    findings: list[Finding]
+    facts: ModuleFacts | None
+
+
+def _encode(findings: list[Finding], facts: ModuleFacts | None) -> dict[str, Any]:
+    rows = [
+        [f.code, f.message, f.location.row if f.location else 1, f.location.column if f.location else 1,
+         f.end_location.row if f.end_location else None, f.end_location.column if f.end_location else None, f.cell]
+        for f in findings
+    ]
+    return {"findings": rows, "facts": facts.to_json() if facts is not None else None}
+
+
+class ProjectLinter:
+    def __init__(self, linter: Linter, root: Path, cwd: Path, use_cache: bool = True) -> None:
+        self.linter = linter
+        self.root = root
+        self.cwd = cwd
+        self.cache = LintCache(root, cache_key(self._fingerprint())) if use_cache else None
+
+    def _fingerprint(self) -> str:
+        s = self.linter.settings
+        return json.dumps([sorted(self.linter.enabled), sorted(self.linter.rules), s.per_file_ignores, s.seed_functions], default=str)
+
+    def _display(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.cwd).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def _decode(self, payload: dict[str, Any], display: str) -> tuple[list[Finding], ModuleFacts | None]:
+        findings = []
+        for code, message, row, col, end_row, end_col, cell in payload["findings"]:
+            rule = self.linter.rules.get(code)
+            if rule is None:
+                continue
+            findings.append(Finding(
+                code=code, name=rule.name, message=message, severity=rule.severity, filename=display,
+                location=Location(row, col), end_location=Location(end_row, end_col) if end_row else None,
+                cell=cell, fix=rule.fix, url=rule.url,
+            ))
+        facts = ModuleFacts.from_json(payload["facts"]) if payload.get("facts") else None
+        return findings, facts
+
+    # -- pass 1 and 2 ------------------------------------------------------------------------
+    def _first_pass(self, modules: dict[str, Path], jobs: int) -> dict[str, _Module]:
+        done: dict[str, _Module] = {}
+        todo: list[tuple[str, Path, list[int], str | None]] = []
+        for rel, path in modules.items():
+            try:
+                stat = path.stat()
+            except OSError:
+                todo.append((rel, path, [], None))
+                continue
+            signature = [stat.st_size, stat.st_mtime_ns]
+            if self.cache is None:
+                todo.append((rel, path, signature, None))
+                continue
+            try:
+                digest, entry = self.cache.lookup(rel, signature, path.read_bytes)
+            except OSError:
+                digest, entry = None, None
+            if entry is not None and isinstance(entry.get("p1"), dict):
+                findings, facts = self._decode(entry["p1"], self._display(path))
+                done[rel] = _Module(path, findings, facts)
+            else:
+                todo.append((rel, path, signature, digest))
+        items = [(str(path), self._display(path)) for _, path, _, _ in todo]
+        for (rel, path, signature, digest), (findings, facts) in zip(todo, _analyse_all(self.linter, items, jobs)):
+            done[rel] = _Module(path, findings, facts)
+            if self.cache is not None and digest is not None:
+                self.cache.store(rel, signature, digest, _encode(findings, facts))
+        return done
+
+    def _second_pass(self, index: ProjectIndex, modules: dict[str, _Module]) -> None:
+        for rel, module in modules.items():
+            if module.facts is None:
+                continue
+            seeders = index.seeders_for(rel)
+            if not seeders:
+                continue
+            digest = hashlib.blake2b(json.dumps(sorted((k, sorted(v)) for k, v in seeders.items())).encode(), digest_size=8).hexdigest()
+            entry = self.cache.entries.get(rel) if self.cache is not None else None
+            payload = (entry or {}).get("p2", {}).get(digest)
+            display = self._display(module.path)
+            if isinstance(payload, dict):
+                findings, facts = self._decode(payload, display)
+            else:
+                findings, facts = self.linter.analyse(module.path, display, seeders, want_facts=True)
+                if self.cache is not None:
+                    self.cache.store_second(rel, digest, _encode(findings, facts))
+            module.findings = findings
+            if facts is not None:
+                # The helper's seeds are the module's own now; its calls stay as pass 1 saw them.
+                module.facts.seeds = facts.seeds
+                index.facts[rel].seeds = facts.seeds
+
+    # -- the whole run -----------------------------------------------------------------------
+    def lint(self, reported: list[Path], project_files: Iterable[Path], jobs: int) -> list[Finding]:
+        modules: dict[str, Path] = {}
+        outside: list[Path] = []
+        for path in [*project_files, *reported]:
+            rel = _relative(path, self.root)
+            if rel is None:
+                outside.append(path)
+            else:
+                modules.setdefault(rel, path)
+        analysed = self._first_pass(modules, jobs)
+        facts = {rel: m.facts for rel, m in analysed.items() if m.facts is not None}
+        index = ProjectIndex(facts, declared_entry_points(self._declarations(), facts))
+        self._second_pass(index, analysed)
+        if self.cache is not None:
+            self.cache.save(set(modules))
+
+        wanted = {rel for path in reported if (rel := _relative(path, self.root)) is not None}
+        findings: list[Finding] = []
+        for rel in sorted(wanted):
+            module = analysed[rel]
+            findings.extend(self._judged(index, analysed, rel, module))
+            if rel in index.entries:
+                findings.extend(self._relocated(index, analysed, rel, module))
+        for path in dict.fromkeys(outside):
+            findings.extend(self.linter.lint_file(path, self._display(path)))
+        return findings
+
+    def _declarations(self) -> dict[str, str]:
+        texts = {}
+        for name in _DECLARATIONS:
+            try:
+                texts[name] = (self.root / name).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+        return texts
+
+    def _seeds(self, index: ProjectIndex, rel: str) -> set[str]:
+        facts = index.facts.get(rel)
+        return set(facts.seeds) if facts is not None else set()
+
+    def _judged(self, index: ProjectIndex, analysed: dict[str, _Module], rel: str, module: _Module) -> list[Finding]:
+        """The module's own findings, less the draws that no entry point runs unseeded: every
+        entry point that reaches the module and trains seeds that generator (an entry point that
+        only evaluates or plots does not make a library's draws matter)."""
+        if module.facts is None or not any(f.code in GENERATOR_OF_CODE for f in module.findings):
+            return module.findings
+        reaching = index.entries_reaching(rel)
+        training = [e for e in reaching if index.facts[e].trains]
+        kept = []
+        for finding in module.findings:
+            generator = GENERATOR_OF_CODE.get(finding.code)
+            if (
+                generator is None or not reaching or (rel in reaching and generator not in self._seeds(index, rel))
+                or any(generator not in self._seeds(index, e) for e in training)
+            ):
+                kept.append(finding)
+        return kept
+
+    def _relocated(self, index: ProjectIndex, analysed: dict[str, _Module], rel: str, module: _Module) -> list[Finding]:
+        """Draws in the modules this entry point imports, for generators it leaves unseeded."""
+        facts = module.facts
+        if facts is None or not facts.trains:
+            return []
+        seeds = self._seeds(index, rel)
+        own = {f.code for f in module.findings}
+        enabled = self.linter._enabled_for(module.path)
+        groups: dict[tuple[str, int], list[tuple[str, Finding | None, str]]] = {}
+        direct = index.reached_from(rel, 1)
+        for target, hop in index.reached_from(rel, _LAYER_DEPTH).items():
+            other = analysed.get(target)
+            if other is None:
+                continue
+            for finding in other.findings if target in direct else ():
+                generator = GENERATOR_OF_CODE.get(finding.code)
+                if generator is None or generator in seeds or finding.code in own or finding.code not in enabled:
+                    continue
+                groups.setdefault((finding.code, hop.row), []).append((target, finding, hop.via))
+            layer = other.facts.cudnn_layer if other.facts is not None else None
+            if (
+                layer is not None and facts is not None and facts.uses_cuda and "cudnn" not in seeds
+                and "MLR201" not in own and "MLR201" in enabled
+            ):
+                groups.setdefault(("MLR201", hop.row), []).append((target, None, hop.via))
+        if not groups:
+            return []
+        lines, locate = _source_lines(module.path)
+        display = self._display(module.path)
+        found = []
+        for (code, row), items in sorted(groups.items()):
+            if line_suppresses(lines[row - 1] if 0 < row <= len(lines) else "", code):
+                continue
+            message = _message(code, items, index)
+            cell, shown_row = locate(row)
+            rule = self.linter.rules[code]
+            found.append(Finding(
+                code=code, name=rule.name, message=message, severity=rule.severity, filename=display,
+                location=Location(shown_row, 1), cell=cell, fix=rule.fix, url=rule.url,
+            ))
+        return found
+
+
+def _relative(path: Path, root: Path) -> str | None:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+def _source_lines(path: Path) -> tuple[list[str], Any]:
+    from mlrepro.lint.notebook import NotebookError, read_notebook
+
+    data = path.read_bytes()
+    if path.suffix == ".ipynb":
+        try:
+            notebook = read_notebook(data)
+        except NotebookError:
+            return [], lambda row: (None, row)
+        return notebook.source.splitlines(), notebook.locate
+    return data.decode("utf-8", "replace").splitlines(), lambda row: (None, row)
+
+
+def _where(target: str, finding: Finding | None, layer: tuple[int, int, str] | None) -> str:
+    if finding is not None and finding.location is not None:
+        cell = f"cell {finding.cell}:" if finding.cell else ""
+        snippet = finding.message.split("`")[1] if finding.message.count("`") >= 2 else finding.code
+        return f"`{snippet}` at {target}:{cell}{finding.location.row}"
+    if layer is not None:
+        return f"`{layer[2]}` at {target}:{layer[0]}"
+    return target
+
+
+def _message(code: str, items: list[tuple[str, Finding | None, str]], index: ProjectIndex) -> str:
+    target, finding, via = items[0]
+    modules = sorted({t for t, _, _ in items})
+    more = f" (and {len(items) - 1} more in {len(modules)} module{'s' if len(modules) > 1 else ''})" if len(items) > 1 else ""
+    if code == "MLR201":
+        layer = index.facts[target].cudnn_layer if target in index.facts else None
+        return (
+            f"this entry point runs on CUDA the convolution/recurrent layers that `{via}` brings in "
+            f"({_where(target, finding, layer)}{more}) but never sets `torch.backends.cudnn.deterministic = True` "
+            "or calls `torch.use_deterministic_algorithms(True)`: cuDNN may pick nondeterministic kernels"
+        )
+    generator = GENERATOR_OF_CODE[code]
+    what, seeder = _DRAWS[generator]
+    return (
+        f"`{via}`, imported here, draws from {what} ({_where(target, finding, None)}{more}) "
+        f"and this entry point never seeds it ({seeder})"
+    )
+
+
+def _analyse_all(linter: Linter, items: list[tuple[str, str]], jobs: int) -> list[tuple[list[Finding], ModuleFacts | None]]:
+    from mlrepro.lint import engine
+
+    if jobs > 1 and len(items) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs, initializer=engine._init_worker, initargs=(linter.settings,)) as pool:
+            return list(pool.map(_analyse_in_worker, items, chunksize=8))
+    return [linter.analyse(Path(path), display, want_facts=True) for path, display in items]
+
+
+def _analyse_in_worker(item: tuple[str, str]) -> tuple[list[Finding], ModuleFacts | None]:
+    from mlrepro.lint import engine
+
+    assert engine._WORKER is not None
+    return engine._WORKER.analyse(Path(item[0]), item[1], want_facts=True)
+
+
+def default_jobs(count: int, threshold: int) -> int:
+    return min(os.cpu_count() or 1, 8) if count >= threshold else 1
