@@ -38,13 +38,15 @@ def lint_report(
     config: Path | None = None,
     isolated: bool = False,
     jobs: int | None = None,
+    project: bool = True,
+    cache: bool = True,
 ) -> Report:
     """Resolve the configuration, lint, and package the result for a formatter."""
     from mlrepro.lint.engine import Linter, lint_paths as run
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     linter = Linter(settings)  # validates the selection before any file is read
-    result = run(paths, settings, cwd, jobs, linter)
+    result = run(paths, settings, cwd, jobs, linter, project=project, cache=cache)
     return Report(
         findings=result.findings,
         rules=tuple(linter.rules[code] for code in sorted(linter.enabled)),

@@ -91,14 +91,19 @@ def cli() -> None:
 @click.option("--seed-function", "seed_functions", multiple=True, metavar="QUALNAME", help="A project helper that seeds every generator, e.g. myproj.utils.set_seed.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core for large trees).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the lint cache (.mlrepro_cache/ at the project root).")
+@click.option("--no-project", is_flag=True, help="Judge each file on its own, without reading the rest of the project.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def lint(
     paths: Sequence[Path], output_format: str, output: Path | None, select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, exclude: Sequence[str],
     extend_exclude: Sequence[str], force_exclude: bool, seed_functions: Sequence[str], exit_zero: bool,
-    jobs: int | None, verbose: bool,
+    jobs: int | None, no_cache: bool, no_project: bool, verbose: bool,
 ) -> None:
-    """Check training code (.py, .ipynb) for unseeded randomness and tracking misuse."""
+    """Check training code (.py, .ipynb) for unseeded randomness and tracking misuse.
+
+    The files named are reported on; the rest of their project is read to judge them (seeding
+    helpers in other modules, the entry points that run a library module)."""
 
     def run() -> int:
         from mlrepro.api import lint_report
@@ -114,7 +119,10 @@ def lint(
             seed_functions=tuple(seed_functions),
             force_exclude=force_exclude,
         )
-        report = lint_report(list(paths) or [Path(".")], Path.cwd(), overrides, config_file, isolated, jobs)
+        report = lint_report(
+            list(paths) or [Path(".")], Path.cwd(), overrides, config_file, isolated, jobs,
+            project=not no_project, cache=not no_cache,
+        )
         _emit(render(output_format, report), output)
         return EXIT_CLEAN if exit_zero or not report.findings else EXIT_FINDINGS
 

@@ -347,6 +347,8 @@ def mentions(expr: ast.AST, word: str) -> bool:
             return True
         if isinstance(node, ast.Attribute) and word in node.attr.lower():
             return True
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and word in node.value.lower():
+            return True  # ``if cfg.get("seed"):``, ``if "seed" in cfg:``
     return False
 
 

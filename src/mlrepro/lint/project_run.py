@@ -35,6 +35,10 @@ _DECLARATIONS = ("MLproject", "dvc.yaml", "pyproject.toml")
 # Deeper, a library's random paths are mostly not the ones the script takes.
 _LAYER_DEPTH = 2
 
+# Findings that matter only where a model is trained: an evaluation script's cuDNN autotuning
+# and loader workers change no weights.
+_TRAINING_ONLY = frozenset({"MLR202", "MLR112"})
+
 _DRAWS = {
     "random": ("Python's global `random` generator", "`random.seed(...)`"),
     "numpy": ("NumPy's global generator", "`np.random.seed(...)`"),
@@ -76,6 +80,7 @@ class ProjectLinter:
         self.root = root
         self.cwd = cwd
         self.cache = LintCache(root, cache_key(self._fingerprint())) if use_cache else None
+        self._reach: dict[tuple[str, int], dict[str, Any]] = {}
 
     def _fingerprint(self) -> str:
         s = self.linter.settings
@@ -196,22 +201,45 @@ class ProjectLinter:
         return set(facts.seeds) if facts is not None else set()
 
     def _judged(self, index: ProjectIndex, analysed: dict[str, _Module], rel: str, module: _Module) -> list[Finding]:
-        """The module's own findings, less the draws that no entry point runs unseeded: every
-        entry point that reaches the module and trains seeds that generator (an entry point that
-        only evaluates or plots does not make a library's draws matter)."""
-        if module.facts is None or not any(f.code in GENERATOR_OF_CODE for f in module.findings):
+        """The module's own findings, judged where the module runs.
+
+        A draw stays where it is written when no entry point reaches the module, when the module
+        is an entry point that leaves the generator unseeded itself, or when an entry point that
+        trains leaves it unseeded and imports the module too indirectly to be told at its import
+        (``_relocated``). An entry point that only evaluates or plots does not make a library's
+        draws matter, nor its own cuDNN autotuning or loader workers.
+        """
+        facts = module.facts
+        if facts is None:
             return module.findings
+        if rel in index.entries and not facts.trains:
+            findings = [f for f in module.findings if f.code not in _TRAINING_ONLY]
+        else:
+            findings = module.findings
+        if not any(f.code in GENERATOR_OF_CODE for f in findings):
+            return findings
         reaching = index.entries_reaching(rel)
-        training = [e for e in reaching if index.facts[e].trains]
+        training = [e for e in reaching if e != rel and index.facts[e].trains]
         kept = []
-        for finding in module.findings:
+        for finding in findings:
             generator = GENERATOR_OF_CODE.get(finding.code)
             if (
                 generator is None or not reaching or (rel in reaching and generator not in self._seeds(index, rel))
-                or any(generator not in self._seeds(index, e) for e in training)
+                or any(
+                    generator not in self._seeds(index, e) and rel not in self._told(index, e, finding.code)
+                    for e in training
+                )
             ):
                 kept.append(finding)
         return kept
+
+    def _told(self, index: ProjectIndex, entry: str, code: str) -> dict[str, Any]:
+        """The modules whose draws of this rule ``entry`` is told of at its imports."""
+        depth = _LAYER_DEPTH if code == "MLR201" else 1
+        key = (entry, depth)
+        if key not in self._reach:
+            self._reach[key] = index.reached_from(entry, depth)
+        return self._reach[key]
 
     def _relocated(self, index: ProjectIndex, analysed: dict[str, _Module], rel: str, module: _Module) -> list[Finding]:
         """Draws in the modules this entry point imports, for generators it leaves unseeded."""
@@ -222,8 +250,8 @@ class ProjectLinter:
         own = {f.code for f in module.findings}
         enabled = self.linter._enabled_for(module.path)
         groups: dict[tuple[str, int], list[tuple[str, Finding | None, str]]] = {}
-        direct = index.reached_from(rel, 1)
-        for target, hop in index.reached_from(rel, _LAYER_DEPTH).items():
+        direct = self._told(index, rel, "")
+        for target, hop in self._told(index, rel, "MLR201").items():
             other = analysed.get(target)
             if other is None:
                 continue

@@ -16,7 +16,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from mlrepro.lint.context import ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, mentions
+from mlrepro.lint.context import NOT_CONSTANT, ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, mentions
 
 PYTHON = "random"
 NUMPY = "numpy"
@@ -116,7 +116,16 @@ class SeedState:
     calls: tuple[SeedCall, ...]
 
     def seeded(self, generator: str) -> bool:
-        return any(generator in call.generators and call.effective for call in self.calls)
+        """Seeded on a default run: a seed behind a check that is off by default (``if
+        args.seed is not None:`` with no default seed) leaves the generator unseeded (MLR113
+        says why)."""
+        return any(generator in call.generators and call.effective and not call.conditional for call in self.calls)
+
+    def never(self, generator: str) -> str:
+        """How a message says the generator is left unseeded."""
+        if any(generator in call.generators and call.effective for call in self.calls):
+            return "which this file seeds only when a seed is given (none is by default)"
+        return "which this file never seeds"
 
     def seeds_of(self, generator: str) -> tuple[SeedCall, ...]:
         return tuple(call for call in self.calls if generator in call.generators)
@@ -279,6 +288,16 @@ def _callers(ctx: ModuleContext, function: str) -> list[Site]:
     return found
 
 
+def _cli_seeds(call: ast.Call) -> bool:
+    """``LightningCLI(..., seed_everything_default=1234)`` (or a subclass of it) calls
+    ``seed_everything`` with that seed before it builds the model. ``True`` draws a random seed."""
+    value = keyword(call, "seed_everything_default")
+    if value is None:
+        return False
+    literal = constant(value)
+    return literal is NOT_CONSTANT or (isinstance(literal, int) and not isinstance(literal, bool))
+
+
 def seed_state(ctx: ModuleContext) -> SeedState:
     cached = ctx.memo.get("seed_state")
     if isinstance(cached, SeedState):
@@ -291,6 +310,8 @@ def seed_state(ctx: ModuleContext) -> SeedState:
         generators = seeding_generators(ctx, name) if name else None
         if generators is None and _configured_local_call(ctx, call):
             name, generators = call.func.id, EVERYTHING  # type: ignore[attr-defined]
+        if generators is None and _cli_seeds(call):
+            name, generators = "lightning.pytorch.cli.LightningCLI", _LIGHTNING
         if generators is not None and name is not None:
             direct.append((site, name, generators))
 

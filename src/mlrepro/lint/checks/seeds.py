@@ -30,12 +30,13 @@ PYTHON_RANDOM_FUNCTIONS = frozenset({
 
 def unseeded_python_random(ctx: ModuleContext) -> Iterator[Hit]:
     """MLR101: ``random.<fn>()`` draws from the global generator and nothing seeds it."""
-    if seed_state(ctx).seeded(PYTHON):
+    state = seed_state(ctx)
+    if state.seeded(PYTHON):
         return
     for site, name in ctx.calls_matching(lambda n: n.startswith("random.")):
         function = name[len("random."):]
         if function in PYTHON_RANDOM_FUNCTIONS:
-            yield site.node, f"`random.{function}()` uses Python's global generator, which this file never seeds (`random.seed(...)`)"
+            yield site.node, f"`random.{function}()` uses Python's global generator, {state.never(PYTHON)} (`random.seed(...)`)"
 
 
 # -- helpers shared by the rules below ------------------------------------------------------
@@ -157,11 +158,12 @@ def _numpy_global_draw(name: str) -> bool:
 
 def unseeded_numpy_global(ctx: ModuleContext) -> Iterator[Hit]:
     """MLR103: ``np.random.rand()`` and friends draw from NumPy's global generator, unseeded."""
-    if seed_state(ctx).seeded(NUMPY):
+    state = seed_state(ctx)
+    if state.seeded(NUMPY):
         return
     for site, name in ctx.calls_matching(_numpy_global_draw):
         yield site.node, (
-            f"`{_spelling(site.node)}()` draws from NumPy's global generator, which this file never seeds "  # type: ignore[arg-type]
+            f"`{_spelling(site.node)}()` draws from NumPy's global generator, {state.never(NUMPY)} "  # type: ignore[arg-type]
             "(`np.random.seed(...)`); prefer `rng = np.random.default_rng(seed)`"
         )
 
@@ -288,7 +290,8 @@ def _torch_randomness(call: ast.Call, name: str) -> str | None:
 def unseeded_torch(ctx: ModuleContext) -> Iterator[Hit]:
     """MLR105: PyTorch randomness (draws, initialisation, dropout, shuffling) in a file that never
     calls ``torch.manual_seed``."""
-    if seed_state(ctx).seeded(TORCH):
+    state = seed_state(ctx)
+    if state.seeded(TORCH):
         return
     for site, name in ctx.calls_matching(lambda n: n.startswith("torch.")):
         call = site.node
@@ -296,7 +299,7 @@ def unseeded_torch(ctx: ModuleContext) -> Iterator[Hit]:
         what = _torch_randomness(call, name)
         if what:
             yield call, (
-                f"`{_spelling(call)}(...)` {what} torch's global generator, which this file never seeds "
+                f"`{_spelling(call)}(...)` {what} torch's global generator, {state.never(TORCH)} "
                 "(`torch.manual_seed(...)`)"
             )
 
@@ -472,9 +475,11 @@ def unseeded_tensorflow(ctx: ModuleContext) -> Iterator[Hit]:
     """MLR107: TensorFlow / Keras randomness without a global seed (``tf.random.set_seed``)."""
     if not ctx.imports_any(*_TF_MODULES):
         return
-    seeded = seed_state(ctx).seeded(TENSORFLOW)
+    state = seed_state(ctx)
+    seeded = state.seeded(TENSORFLOW)
     foreign = _non_tf_names(ctx) if not seeded else set()
-    missing = "which this file never sets (`tf.random.set_seed(...)` or `keras.utils.set_random_seed(...)`)"
+    never = state.never(TENSORFLOW).replace("never seeds", "never sets")
+    missing = f"{never} (`tf.random.set_seed(...)` or `keras.utils.set_random_seed(...)`)"
     for site in ctx.calls:
         call = site.node
         assert isinstance(call, ast.Call)
