@@ -1,0 +1,287 @@
+"""Project-wide lint: small multi-module projects, linted the way pre-commit and users run it."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlrepro.config import resolve_settings
+from mlrepro.lint.engine import lint_paths
+
+UTILS = """
+import random
+
+import numpy as np
+import torch
+
+
+def set_all_seeds(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def setup(seed):
+    set_all_seeds(seed)
+"""
+
+MODEL = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+        self.drop = nn.Dropout(0.1)
+"""
+
+TRAIN_SEEDED = """
+import torch
+
+from model import Net
+from utils.seeding import set_all_seeds
+
+
+def main():
+    set_all_seeds(1)
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+TRAIN_UNSEEDED = """
+import torch
+
+from model import Net
+
+
+def main():
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    (root / "pyproject.toml").write_text("[tool.mlrepro]\n")
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+def lint(root: Path, *names: str, **kwargs: bool) -> list[tuple[str, int, str, str]]:
+    settings = resolve_settings(root)
+    result = lint_paths([root / n for n in names] or [root], settings, cwd=root, **kwargs)
+    return [(f.filename or "", f.location.row if f.location else 0, f.code, f.message) for f in result.findings]
+
+
+def codes(found: list[tuple[str, int, str, str]]) -> set[tuple[str, str]]:
+    return {(name, code) for name, _, code, _ in found}
+
+
+def test_a_model_seeded_by_its_only_entry_point_is_quiet(tmp_path: Path) -> None:
+    root = write(tmp_path, {"utils/__init__.py": "", "utils/seeding.py": UTILS, "model.py": MODEL, "train.py": TRAIN_SEEDED})
+    assert lint(root) == []
+    # Judged on its own, the model module draws from an unseeded generator.
+    alone = lint(root, "model.py", project=False)
+    assert codes(alone) == {("model.py", "MLR105")}
+    # As pre-commit passes it (the changed file only), the project is still read.
+    assert lint(root, "model.py") == []
+
+
+def test_the_entry_point_that_leaves_it_unseeded_gets_the_finding(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "utils/__init__.py": "", "utils/seeding.py": UTILS, "model.py": MODEL,
+        "train.py": TRAIN_SEEDED, "finetune.py": TRAIN_UNSEEDED,
+    })
+    found = lint(root)
+    assert codes(found) == {("finetune.py", "MLR105")}
+    (name, row, code, message), = found
+    assert (name, row) == ("finetune.py", 3)  # the import of the model
+    assert "`model.py`, imported here" in message and "`nn.Linear(...)` at model.py:7" in message
+    assert "this entry point never seeds it" in message
+
+
+def test_a_helper_that_calls_a_helper_in_another_module_seeds(tmp_path: Path) -> None:
+    train = """
+    import torch
+    from torch import nn
+
+    from utils.seeding import setup
+
+    setup(3)
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    """
+    root = write(tmp_path, {"utils/__init__.py": "", "utils/seeding.py": UTILS, "train.py": train})
+    assert lint(root, "train.py") == []
+    # Without the project, the helper's name alone does not say what it seeds.
+    assert codes(lint(root, "train.py", project=False)) == {("train.py", "MLR105")}
+
+
+def test_relative_imports_and_a_src_layout(tmp_path: Path) -> None:
+    cli = """
+    import torch
+
+    from .helpers import seed_run
+    from .net import Net
+
+    def main():
+        seed_run(0)
+        model = Net()
+        torch.optim.Adam(model.parameters())
+
+    if __name__ == "__main__":
+        main()
+    """
+    helpers = "import torch\n\n\ndef seed_run(seed):\n    torch.manual_seed(seed)\n"
+    root = write(tmp_path, {
+        "src/proj/__init__.py": "", "src/proj/helpers.py": helpers, "src/proj/net.py": MODEL, "src/proj/cli.py": cli,
+    })
+    assert lint(root) == []
+
+
+def test_a_conditional_seed_leaves_the_generator_unseeded_by_default(tmp_path: Path) -> None:
+    train = """
+    import argparse
+
+    import torch
+    from torch import nn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    """
+    root = write(tmp_path, {"train.py": train})
+    found = lint(root)
+    assert codes(found) == {("train.py", "MLR113"), ("train.py", "MLR105")}
+    message = next(m for _, _, code, m in found if code == "MLR105")
+    assert "seeds only when a seed is given (none is by default)" in message
+
+
+def test_a_config_key_guard_is_a_seed_guard(tmp_path: Path) -> None:
+    train = """
+    import lightning as L
+    import torch
+
+    def train(cfg):
+        if cfg.get("seed"):
+            L.seed_everything(cfg.seed)
+        model = torch.nn.Linear(2, 2)
+        torch.optim.SGD(model.parameters(), lr=0.1)
+
+    if __name__ == "__main__":
+        train({})
+    """
+    root = write(tmp_path, {"train.py": train})
+    assert ("train.py", "MLR113") in codes(lint(root))
+
+
+def test_conv_layers_of_another_module_run_on_cuda_in_the_entry_point(tmp_path: Path) -> None:
+    model = "from torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.conv = nn.Conv2d(3, 8, 3)\n"
+    train = """
+    import torch
+
+    from model import Net
+
+    torch.manual_seed(0)
+    model = Net().cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    """
+    deterministic = textwrap.dedent(train).replace("torch.manual_seed(0)", "torch.manual_seed(0)\ntorch.backends.cudnn.deterministic = True")
+    root = write(tmp_path, {"model.py": model, "train.py": train, "train_det.py": deterministic})
+    found = lint(root)
+    assert codes(found) == {("train.py", "MLR201")}
+    assert "`torch.nn.Conv2d` at model.py:7" in found[0][3]
+
+
+def test_an_evaluation_script_does_not_make_a_library_draw_matter(tmp_path: Path) -> None:
+    evaluate = """
+    import torch
+
+    from model import Net
+
+    if __name__ == "__main__":
+        model = Net()
+        model.eval()
+        torch.backends.cudnn.benchmark = True
+    """
+    root = write(tmp_path, {"model.py": MODEL, "train.py": TRAIN_SEEDED, "evaluate.py": evaluate,
+                            "utils/__init__.py": "", "utils/seeding.py": UTILS})
+    assert lint(root) == []
+
+
+def test_a_library_no_entry_point_reaches_is_judged_alone(tmp_path: Path) -> None:
+    root = write(tmp_path, {"model.py": MODEL})
+    assert codes(lint(root)) == {("model.py", "MLR105")}
+
+
+def test_a_notebook_is_an_entry_point_that_can_seed_through_the_project(tmp_path: Path) -> None:
+    cells = [
+        "from utils.seeding import set_all_seeds\nfrom model import Net\nimport torch",
+        "set_all_seeds(0)\nmodel = Net()\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)",
+    ]
+    notebook = {
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None} for c in cells],
+    }
+    root = write(tmp_path, {"utils/__init__.py": "", "utils/seeding.py": UTILS, "model.py": MODEL})
+    (root / "demo.ipynb").write_text(json.dumps(notebook))
+    assert lint(root) == []
+    unseeded = {**notebook, "cells": notebook["cells"][:1] + [{**notebook["cells"][1], "source": "model = Net()\ntorch.optim.SGD(model.parameters(), lr=1)"}]}
+    (root / "demo.ipynb").write_text(json.dumps(unseeded))
+    found = lint(root)
+    assert codes(found) == {("demo.ipynb", "MLR105")}
+
+
+def test_declared_entry_points_count(tmp_path: Path) -> None:
+    trainer = """
+    import torch
+
+    from model import Net
+
+    def main():
+        model = Net()
+        torch.optim.SGD(model.parameters(), lr=0.1)
+    """
+    root = write(tmp_path, {"model.py": MODEL, "trainer.py": trainer})
+    # Without a declaration, trainer.py only defines; the model module is judged alone.
+    assert codes(lint(root)) == {("model.py", "MLR105")}
+    (root / "MLproject").write_text("name: x\nentry_points:\n  main:\n    command: python trainer.py\n")
+    assert codes(lint(root)) == {("trainer.py", "MLR105")}
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_the_cache_gives_the_same_findings_and_follows_edits(tmp_path: Path, cache: bool) -> None:
+    root = write(tmp_path, {"utils/__init__.py": "", "utils/seeding.py": UTILS, "model.py": MODEL, "train.py": TRAIN_SEEDED})
+    assert lint(root, cache=cache) == [] and lint(root, cache=cache) == []
+    assert (root / ".mlrepro_cache").is_dir() is cache
+    if cache:
+        assert (root / ".mlrepro_cache" / ".gitignore").read_text().strip().endswith("*")
+    # The helper stops seeding torch: the next run sees it through the cache.
+    (root / "utils" / "seeding.py").write_text(textwrap.dedent(UTILS).replace("    torch.manual_seed(seed)\n", ""))
+    assert codes(lint(root, cache=cache)) == {("train.py", "MLR105")}
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
+    root = write(tmp_path, {"model.py": MODEL})
+    first = lint(root)
+    for entry in (root / ".mlrepro_cache").glob("lint-*.json"):
+        entry.write_text("{not json")
+    assert lint(root) == first
