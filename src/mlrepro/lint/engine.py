@@ -203,7 +203,7 @@ def lint_paths(
     if project and items:
         from mlrepro.lint.project_run import ProjectLinter, project_root
 
-        root = project_root(settings.root, settings.config_path is not None, cwd)
+        root = project_root(settings.root, settings.config_path is not None, cwd, files)
         project_files = discover([root], settings)
         workers = jobs if jobs is not None else (min(os.cpu_count() or 1, 8) if len(project_files) >= PARALLEL_MIN_FILES else 1)
         was_enabled = gc.isenabled()

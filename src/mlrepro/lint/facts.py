@@ -110,10 +110,12 @@ def _runs_code(node: ast.stmt) -> bool:
     return isinstance(node, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith))
 
 
-def _imports(tree: ast.Module) -> list[tuple[str, int, list[str] | None, int]]:
+def _imports(ctx: ModuleContext) -> list[tuple[str, int, list[str] | None, int]]:
     found: list[tuple[str, int, list[str] | None, int]] = []
-    # Imports anywhere (inside functions and ``try`` too): a lazy import still runs the module.
-    for node in ast.walk(tree):
+    # Every import, inside functions and ``try`` too (a lazy import still runs the module): the
+    # context has visited every line that says "import", so no second walk of the tree.
+    for site in ctx.sites(ast.Import, ast.ImportFrom):
+        node = site.node
         if isinstance(node, ast.Import):
             for alias in node.names:
                 found.append((alias.name, 0, None, node.lineno))
@@ -134,7 +136,7 @@ def _top_function(ancestors: tuple[ast.AST, ...]) -> str | None:
 
 def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> ModuleFacts:
     """Facts of one module whose checks have already run on ``ctx`` (they share its memo)."""
-    facts = ModuleFacts(imports=_imports(tree), bindings=dict(ctx.imports))
+    facts = ModuleFacts(imports=_imports(ctx), bindings=dict(ctx.imports))
     facts.main_guard = notebook or any(_is_main_guard(node) for node in tree.body)
     facts.top_level_code = any(_runs_code(node) for node in tree.body)
 

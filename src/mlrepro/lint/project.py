@@ -38,7 +38,10 @@ class Hop:
 class ProjectIndex:
     def __init__(self, facts: Mapping[str, ModuleFacts], declared_entries: Iterable[str] = ()) -> None:
         self.facts = dict(facts)
-        self._dirs = {str(PurePosixPath(rel).parent) for rel in self.facts}
+        dirs = {str(PurePosixPath(rel).parent) for rel in self.facts}
+        self._src = any(d == "src" or d.startswith("src/") for d in dirs)
+        self._root_cache: dict[str, list[str]] = {}
+        self._module_cache: dict[tuple[str, str, int], str | None] = {}
         self._edges: dict[str, list[tuple[str, int]]] = {rel: self._resolve_imports(rel) for rel in self.facts}
         imported: set[str] = {target for edges in self._edges.values() for target, _ in edges}
         declared = set(declared_entries)
@@ -53,45 +56,53 @@ class ProjectIndex:
             for target, _ in edges:
                 self._reverse.setdefault(target, []).append(rel)
         self.seeders = self._seeders()
+        self._by_module: dict[str, dict[str, frozenset[str]]] = {}
+        for (module, name), gens in self.seeders.items():
+            self._by_module.setdefault(module, {})[name] = gens
 
     # -- modules -----------------------------------------------------------------------------
     def _module_file(self, base: str, dotted: str) -> str | None:
         parts = [p for p in dotted.split(".") if p]
-        stem = "/".join(([base] if base not in ("", ".") else []) + parts)
+        stem = "/".join(([base] if base else []) + parts)
         for candidate in (f"{stem}.py", f"{stem}/__init__.py" if stem else "__init__.py"):
             if candidate in self.facts:
                 return candidate
         return None
 
-    def _roots(self, importer: str) -> list[str]:
+    def _roots(self, directory: str) -> list[str]:
         """Where an absolute import may be found: the importer's directory and every directory
         above it (scripts put their own or a parent directory on ``sys.path``), and ``src/``."""
-        roots: list[str] = []
-        directory = PurePosixPath(importer).parent
-        while True:
-            text = str(directory)
-            roots.append("" if text == "." else text)
-            if text == ".":
-                break
-            directory = directory.parent
-        if "src" in self._dirs or any(d.startswith("src/") for d in self._dirs):
-            roots.append("src")
+        roots = self._root_cache.get(directory)
+        if roots is None:
+            roots = []
+            current = directory
+            while current:
+                roots.append(current)
+                current = current.rpartition("/")[0]
+            roots.append("")
+            if self._src:
+                roots.append("src")
+            self._root_cache[directory] = roots
         return roots
 
     def resolve_module(self, importer: str, module: str, level: int) -> str | None:
+        directory = importer.rpartition("/")[0]
+        key = (directory, module, level)
+        if key in self._module_cache:
+            return self._module_cache[key]
+        found: str | None = None
         if level:
-            base = PurePosixPath(importer).parent
+            base = directory
             for _ in range(level - 1):
-                base = base.parent
-            text = str(base)
-            return self._module_file("" if text == "." else text, module)
-        if not module:
-            return None
-        for root in self._roots(importer):
-            found = self._module_file(root, module)
-            if found is not None:
-                return found
-        return None
+                base = base.rpartition("/")[0]
+            found = self._module_file(base, module)
+        elif module:
+            for root in self._roots(directory):
+                found = self._module_file(root, module)
+                if found is not None:
+                    break
+        self._module_cache[key] = found
+        return found
 
     def _resolve_imports(self, rel: str) -> list[tuple[str, int]]:
         edges: list[tuple[str, int]] = []
@@ -176,9 +187,9 @@ class ProjectIndex:
     def seeders_for(self, rel: str) -> dict[str, frozenset[str]]:
         """The project's seeding helpers by the qualified names ``rel`` calls them with."""
         found: dict[str, frozenset[str]] = {}
-        by_module: dict[str, dict[str, frozenset[str]]] = {}
-        for (module, name), gens in self.seeders.items():
-            by_module.setdefault(module, {})[name] = gens
+        if not self.seeders:
+            return found
+        by_module = self._by_module
         for local, qualified in self.facts[rel].bindings.items():
             if qualified.split(".", 1)[0] in _FOREIGN_ROOTS:
                 continue

@@ -47,15 +47,20 @@ _DRAWS = {
 }
 
 
-def project_root(settings_root: Path, has_config: bool, cwd: Path) -> Path:
-    """The project whose modules are read: where the configuration lives, else the nearest
-    directory at or above ``cwd`` with a project marker, else ``cwd`` itself."""
+def project_root(settings_root: Path, has_config: bool, cwd: Path, reported: Iterable[Path] = ()) -> Path:
+    """The project whose modules are read: where the configuration lives; else the nearest
+    directory with a project marker (``pyproject.toml``, ``setup.py``, ``.git``) above the files
+    reported on (or ``cwd``); else the directory that holds them all."""
     if has_config:
         return settings_root
-    for directory in (cwd, *cwd.parents):
+    paths = [p.resolve() for p in reported]
+    start = Path(os.path.commonpath([str(p) for p in paths])) if paths else cwd
+    if start.is_file():
+        start = start.parent
+    for directory in (start, *start.parents):
         if any((directory / marker).exists() for marker in _MARKERS):
             return directory
-    return cwd
+    return cwd if start == cwd or cwd in start.parents else start
 
 
 @dataclass
