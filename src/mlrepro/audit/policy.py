@@ -53,9 +53,11 @@ def _strings(table: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tu
 
 
 def _number(table: Mapping[str, Any], key: str, default: float) -> float:
+    from mlrepro.config_schema import finite_number
+
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"[tool.mlrepro.audit] {key} must be a non-negative number")
+    if not finite_number(value):  # NaN compares false with every size: the check would be off
+        raise ConfigError(f"[tool.mlrepro.audit] {key} must be a finite number >= 0")
     return float(value)
 
 
