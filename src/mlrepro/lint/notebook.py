@@ -61,16 +61,32 @@ def _python_lines(lines: list[str]) -> list[str]:
     return out
 
 
+def _number(text: str) -> object:
+    # Python refuses to convert integers of more than 4,300 digits (ValueError); no number in
+    # a notebook matters to the rules, so a huge one stays text instead of failing the file.
+    return int(text) if len(text) <= 1000 else text
+
+
 def read_notebook(data: bytes) -> NotebookSource:
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = json.loads(data.decode("utf-8"), parse_int=_number)
     except UnicodeDecodeError as exc:
+        from mlrepro.lint.source_file import wide_encoding
+
+        wide = wide_encoding(data)
+        if wide is not None:
+            raise NotebookError(f"{wide} encoded; mlrepro reads notebooks as UTF-8, as Jupyter writes them") from None
         raise NotebookError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise NotebookError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise NotebookError("JSON too deeply nested to read") from None
+    except ValueError as exc:  # numbers Python cannot represent
+        raise NotebookError(f"invalid JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
         raise NotebookError("not an nbformat 4 notebook (no 'cells' list)")
-    language = (document.get("metadata") or {}).get("language_info", {}) or {}
+    metadata = document.get("metadata")
+    language = metadata.get("language_info") if isinstance(metadata, dict) else None
     if isinstance(language, dict) and language.get("name") not in (None, "python"):
         return NotebookSource("", ())  # an R or Julia notebook: nothing of ours to check
     sources: list[str] = []
