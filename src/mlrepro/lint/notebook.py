@@ -2,7 +2,8 @@
 
 Code cells are joined in order, as a top-to-bottom run would execute them. IPython syntax
 (``%magic``, ``!shell``, ``%%cell_magic``) is not Python; those lines become ``pass`` at the same
-indentation so that line numbers and blocks stay intact.
+indentation, and the lines that continue them after a trailing backslash (a long ``!pip install``)
+become blank, so that line numbers and blocks stay intact.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _cell_lines(cell_source: object) -> list[str]:
         text = cell_source
     else:
         raise NotebookError("a cell's source is neither a string nor a list of strings")
-    return text.split("\n")
+    # Python also ends a line at a lone CR: split the same way, or later rows would drift.
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _python_lines(lines: list[str]) -> list[str]:
@@ -51,11 +53,17 @@ def _python_lines(lines: list[str]) -> list[str]:
             return ["" for _ in lines]
         lines = ["", *lines[1:]]
     out = []
+    continued = False  # inside a magic or shell escape continued with a backslash, as IPython reads it
     for line in lines:
+        if continued:
+            out.append("")
+            continued = line.endswith("\\")
+            continue
         match = _LINE_MAGIC.match(line)
         if match or _HELP.match(line):
             indent = match.group(1) if match else ""
             out.append(f"{indent}pass")
+            continued = match is not None and line.endswith("\\")
         else:
             out.append(line)
     return out
