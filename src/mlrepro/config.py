@@ -138,7 +138,9 @@ def load_table(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: [tool.mlrepro] must be a table")
     unknown = sorted(set(table) - LINT_KEYS - SECTIONS - OTHER_KEYS)
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in [tool.mlrepro]: {', '.join(unknown)}")
+        from mlrepro.config_schema import show_key
+
+        raise ConfigError(f"{path}: unknown key(s) in [tool.mlrepro]: {', '.join(map(show_key, unknown))}")
     from mlrepro.config_schema import SchemaError, validate
 
     try:

@@ -30,10 +30,15 @@ def finite_number(value: object, minimum: float = 0.0, above: bool = False) -> b
     return value > minimum if above else value >= minimum
 
 
-def _number(minimum: float = 0.0, above: bool = False) -> Check:
+def _number(minimum: float = 0.0, above: bool = False, maximum: float | None = None) -> Check:
     relation = ">" if above else ">="
-    wanted = f"a finite number {relation} {minimum:g}"
-    return lambda value: None if finite_number(value, minimum, above) else wanted
+    wanted = f"a finite number {relation} {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
+
+    def check(value: Any) -> str | None:
+        ok = finite_number(value, minimum, above) and (maximum is None or value <= maximum)
+        return None if ok else wanted
+
+    return check
 
 
 def _whole(minimum: int) -> Check:
@@ -106,7 +111,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "per-file-ignores": _per_file_ignores,
         "extend-per-file-ignores": _per_file_ignores,
         "tracking-uri": _text,
-        "max-file-size-kb": _number(0, above=True),
+        "max-file-size-kb": _number(0, above=True, maximum=2**30),  # up to a terabyte
     },
     "audit": {
         "required-tags": _strings,
@@ -143,6 +148,13 @@ def validate(table: Mapping[str, Any], path: Path) -> None:
                 if wanted is not None:
                     got = "" if isinstance(values[key], Mapping) else f", got {_show(values[key])}"
                     raise SchemaError(f"{path}: {where} {key} must be {wanted}{got}")
+
+
+def show_key(key: object) -> str:
+    """A key as typed when it is a plain TOML key, else quoted: a key may hold a newline, and
+    the error must stay one line."""
+    text = str(key)
+    return text if text and all(c.isascii() and (c.isalnum() or c in "-_") for c in text) else repr(text)
 
 
 def _show(value: object) -> str:
