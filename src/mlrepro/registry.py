@@ -210,7 +210,8 @@ def team_rule_codes(settings: Settings) -> tuple[str, ...]:
     codes: list[str] = []
     try:
         for path in sorted((settings.root / rules_dir).glob("*.yaml")):
-            codes.extend(m.upper() for m in _TEAM_CODE.findall(path.read_text(encoding="utf-8", errors="replace")))
+            if path.is_file():  # never open a FIFO
+                codes.extend(m.upper() for m in _TEAM_CODE.findall(path.read_text(encoding="utf-8", errors="replace")))
     except OSError:
         return tuple(codes)  # an unreadable folder is `audit`'s error to report
     return tuple(codes)
