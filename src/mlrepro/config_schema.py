@@ -30,21 +30,17 @@ def finite_number(value: object, minimum: float = 0.0, above: bool = False) -> b
     return value > minimum if above else value >= minimum
 
 
-def _number(minimum: float = 0.0, above: bool = False, maximum: float | None = None) -> Check:
-    relation = ">" if above else ">="
-    wanted = f"a finite number {relation} {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
-
-    def check(value: Any) -> str | None:
-        ok = finite_number(value, minimum, above) and (maximum is None or value <= maximum)
-        return None if ok else wanted
-
-    return check
+def _number(minimum: float = 0.0) -> Check:
+    wanted = f"a finite number >= {minimum:g}"
+    return lambda value: None if finite_number(value, minimum) else wanted
 
 
-def _whole(minimum: int) -> Check:
+def _whole(minimum: int, maximum: int | None = None) -> Check:
+    wanted = f"a whole number >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+
     def check(value: Any) -> str | None:
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-        return None if ok else f"a whole number >= {minimum}"
+        return None if ok and (maximum is None or value <= maximum) else wanted
 
     return check
 
@@ -111,7 +107,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "per-file-ignores": _per_file_ignores,
         "extend-per-file-ignores": _per_file_ignores,
         "tracking-uri": _text,
-        "max-file-size-kb": _number(0, above=True, maximum=2**30),  # up to a terabyte
+        "max-file-size-kb": _whole(1, maximum=2**30),  # up to a terabyte
     },
     "audit": {
         "required-tags": _strings,
