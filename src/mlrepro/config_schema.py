@@ -21,13 +21,13 @@ class SchemaError(ValueError):
     """One unusable value; :func:`validate` turns it into the caller's error type."""
 
 
-def finite_number(value: object, minimum: float = 0.0, above: bool = False) -> bool:
-    """A real number (not a bool), not NaN or infinite, at or above (or strictly above) ``minimum``."""
+def finite_number(value: object, minimum: float = 0.0) -> bool:
+    """A real number (not a bool), not NaN or infinite, at or above ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if isinstance(value, float) and not math.isfinite(value):
         return False
-    return value > minimum if above else value >= minimum
+    return value >= minimum
 
 
 def _number(minimum: float = 0.0) -> Check:
@@ -87,11 +87,11 @@ def _tolerances(value: Any) -> str | None:
         return wanted
     for name, spec in value.items():
         if not isinstance(spec, str):
-            return f"{wanted}; not {name} = {spec!r}"
+            return f"{wanted}; not {show_key(name)} = {_show(spec)}"
         try:
             tolerance_spec(spec)
         except ValueError:
-            return f"{wanted}; not {name} = {spec!r}"
+            return f"{wanted}; not {show_key(name)} = {_show(spec)}"
     return None
 
 
