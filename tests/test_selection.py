@@ -39,8 +39,11 @@ def test_unknown_selectors_are_rejected() -> None:
     assert normalise_selectors(["mlr1", " ALL "], CODES, "select") == ("MLR1", "ALL")
     with pytest.raises(ValueError, match="'MLR999' matches no rule code"):
         normalise_selectors(["MLR999"], CODES, "select")
-    # Team rule codes are known to `audit` only; lint accepts them in a shared config.
-    assert normalise_selectors(["ACME001"], CODES, "ignore") == ("ACME001",)
+    # Another tool's code or a typo selects nothing: an error, as in ruff. Team rules are known codes.
+    for other in ("E501", "NOPE", "ACME001"):
+        with pytest.raises(ValueError, match=f"'{other}' matches no rule code"):
+            normalise_selectors([other], CODES, "ignore")
+    assert normalise_selectors(["acme"], (*CODES, "ACME001"), "ignore") == ("ACME",)
 
 
 @pytest.mark.parametrize(

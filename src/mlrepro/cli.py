@@ -29,6 +29,23 @@ class UsageFailure(click.ClickException):
         click.echo(f"mlrepro: error: {self.format_message()}", err=True)
 
 
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and infinity, which would switch its check off
+    (``--timeout nan`` never expires, ``--rtol nan`` compares nothing)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = 0.0  # not a number at all: click's own message says so
+        if not math.isfinite(number):
+            name = param.opts[0] if param is not None and param.opts else "value"
+            raise UsageFailure(f"{name} {value!r}: must be a finite number")
+        return super().convert(value, param, ctx)
+
+
 def _expected_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean unusable input, not a bug. Adapter modules are only consulted when
     already imported, so that `mlrepro lint` never pays for them."""
@@ -142,7 +159,7 @@ def lint(
 @click.option("--reproduce", is_flag=True, help="Re-execute served models' runs and runs with error findings, and report the verdicts (MLR901, MLR902). Writes new runs to the store.")
 @click.option("--max-reproductions", type=click.IntRange(min=0), metavar="N", help="With --reproduce: re-execute at most N runs.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
+@click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
 @click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="Audit the W&B runs in this wandb/ directory (or one run directory) too; repeatable (default: ./wandb when present).")
 @selection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -191,18 +208,19 @@ def _exit_for(report: Any, fail_on: str | None) -> int:
 
 
 def _tolerance_option(values: Sequence[str]) -> dict[str, Any]:
+    from mlrepro.config_schema import tolerance_spec
     from mlrepro.reproduce.compare import Tolerance
 
     parsed = {}
     for value in values:
         name, sep, spec = value.partition("=")
-        rtol, _, atol = spec.partition(":")
         try:
             if not sep or not name:
                 raise ValueError
-            parsed[name] = Tolerance(float(rtol), float(atol) if atol else Tolerance().atol)
+            rtol, atol = tolerance_spec(spec)
+            parsed[name] = Tolerance(rtol, atol if atol is not None else Tolerance().atol)
         except ValueError:
-            raise UsageFailure(f"--tolerance {value!r}: expected NAME=RTOL[:ATOL]") from None
+            raise UsageFailure(f"--tolerance {value!r}: expected NAME=RTOL[:ATOL], finite numbers >= 0") from None
     return parsed
 
 
@@ -219,10 +237,10 @@ def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str
 @click.argument("run_id")
 @click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default as for audit).")
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the run's code (default: the one around the current directory).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="Seconds before the whole process group is killed.")
+@click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="Seconds before the whole process group is killed.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, help="Re-run N times and report each metric's spread.")
-@click.option("--rtol", type=float, default=1e-9, show_default=True)
-@click.option("--atol", type=float, default=1e-12, show_default=True)
+@click.option("--rtol", type=FiniteFloat(min=0), default=1e-9, show_default=True)
+@click.option("--atol", type=FiniteFloat(min=0), default=1e-12, show_default=True)
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="A per-metric tolerance; repeatable.")
 @click.option("--record", is_flag=True, help="Tag the original run with the verdict (mlrepro.reproduced.*).")
 @click.option("--history", is_flag=True, help="Also compare each metric's per-step history, not only its final value.")
@@ -246,6 +264,7 @@ def reproduce(
         from mlrepro.sources.mlflow_store import MlflowStore, resolve_tracking_uri
 
         settings = resolve_settings(Path.cwd())
+        per_metric = _per_metric_tolerances(settings, tolerances)  # bad input before opening anything
         target: Any
         wanted = run_id
         if run_id.startswith("wandb:"):
@@ -263,7 +282,6 @@ def reproduce(
         root = repo.resolve() if repo else find_work_tree(Path.cwd())
         if root is None or not (root / ".git").exists():
             raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
-        per_metric = _per_metric_tolerances(settings, tolerances)
         result = reproduce_run(target, wanted, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history)
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
@@ -282,9 +300,9 @@ def reproduce(
 @click.option("--dry-run", is_flag=True, help="Judge the version and show what would change; change nothing.")
 @click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default as for audit).")
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the run's code (default: the one around the current directory).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="With --reproduce: seconds before the re-execution is killed.")
-@click.option("--rtol", type=float, default=1e-9, show_default=True, help="With --reproduce.")
-@click.option("--atol", type=float, default=1e-12, show_default=True, help="With --reproduce.")
+@click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="With --reproduce: seconds before the re-execution is killed.")
+@click.option("--rtol", type=FiniteFloat(min=0), default=1e-9, show_default=True, help="With --reproduce.")
+@click.option("--atol", type=FiniteFloat(min=0), default=1e-12, show_default=True, help="With --reproduce.")
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="With --reproduce: a per-metric tolerance; repeatable.")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
@@ -333,7 +351,7 @@ def promote(
 @click.option("--reproduce", is_flag=True, help="Re-execute served models' runs and runs with error findings (writes new runs to the store).")
 @click.option("--max-reproductions", type=click.IntRange(min=0), metavar="N", help="With --reproduce: re-execute at most N runs.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
+@click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
 @click.option("--history", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Keep each night's result here (one JSON file per date) and chart the trend over them.")
 @click.option("--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JSON (audit's --output-format json).")

@@ -21,9 +21,20 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "mlruns", "wandb",
 )
 
+# Test code, benchmarks and docs draw random numbers on purpose and are not training code: the
+# seeding and determinism families stay off there unless `per-file-ignores` replaces this table
+# (`per-file-ignores = {}` turns it off; `extend-per-file-ignores` adds to it), as `exclude`
+# and `extend-exclude` do for DEFAULT_EXCLUDE. Ignores, not excludes: the other rules still run.
+DEFAULT_PER_FILE_IGNORES: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (glob, ("MLR1", "MLR2"))
+    for glob in ("tests", "test", "test_*.py", "*_test.py", "conftest.py", "benchmarks", "benchmark", "docs")
+)
+# Larger files are reported unread (MLR002): a 50 MB generated module would need gigabytes.
+DEFAULT_MAX_FILE_SIZE_KB = 10 * 1024
+
 LINT_KEYS = {
-    "select", "ignore", "extend-select", "per-file-ignores", "exclude", "extend-exclude",
-    "seed-functions",
+    "select", "ignore", "extend-select", "per-file-ignores", "extend-per-file-ignores", "exclude",
+    "extend-exclude", "seed-functions", "max-file-size-kb",
 }
 # Sub-tables owned by the other commands; each reads its own.
 SECTIONS = {"audit", "reproduce", "report", "promote", "capture"}
@@ -46,6 +57,7 @@ class Settings:
     seed_functions: tuple[str, ...] = ()
     force_exclude: bool = False
     table: Mapping[str, Any] = field(default_factory=dict)
+    max_file_bytes: int = DEFAULT_MAX_FILE_SIZE_KB * 1024
 
     @property
     def layers(self) -> tuple[SelectionLayer, SelectionLayer]:
@@ -74,12 +86,11 @@ def find_config(start: Path) -> Path | None:
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
-            try:
-                if "mlrepro" in _read_toml(candidate).get("tool", {}):
-                    return candidate
-            except ConfigError:
-                # A broken pyproject that may not even be ours: keep looking upward.
-                continue
+            # A pyproject that does not parse is an error, as in ruff: it may hold the team's
+            # policy, and linting under the defaults instead would pass what the policy forbids.
+            tool = _read_toml(candidate).get("tool", {})
+            if isinstance(tool, Mapping) and "mlrepro" in tool:
+                return candidate
     return None
 
 
@@ -107,14 +118,16 @@ def _str_list(table: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]
     return tuple(value)
 
 
-def _per_file_ignores(table: Mapping[str, Any], path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    value = table.get("per-file-ignores", {})
+def _per_file_ignores(
+    table: Mapping[str, Any], path: Path | None, key: str = "per-file-ignores"
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    value = table.get(key, {})
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{path}: [tool.mlrepro] per-file-ignores must be a table of glob = [codes]")
+        raise ConfigError(f"{path}: [tool.mlrepro] {key} must be a table of glob = [codes]")
     out = []
     for glob, codes in value.items():
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-            raise ConfigError(f"{path}: per-file-ignores.{glob!r} must be a list of rule codes")
+            raise ConfigError(f"{path}: {key}.{glob!r} must be a list of rule codes")
         out.append((glob, tuple(c.upper() for c in codes)))
     return tuple(out)
 
@@ -125,7 +138,15 @@ def load_table(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: [tool.mlrepro] must be a table")
     unknown = sorted(set(table) - LINT_KEYS - SECTIONS - OTHER_KEYS)
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in [tool.mlrepro]: {', '.join(unknown)}")
+        from mlrepro.config_schema import show_key
+
+        raise ConfigError(f"{path}: unknown key(s) in [tool.mlrepro]: {', '.join(map(show_key, unknown))}")
+    from mlrepro.config_schema import SchemaError, validate
+
+    try:
+        validate(table, path)
+    except SchemaError as exc:
+        raise ConfigError(str(exc)) from None
     return table
 
 
@@ -144,7 +165,8 @@ def resolve_settings(
         table = load_table(path)
     root = path.parent.resolve() if path is not None else cwd.resolve()
     exclude = _str_list(table, "exclude", path) if path else None
-    pfi = _per_file_ignores(table, path) if path else ()
+    pfi = _per_file_ignores(table, path) if "per-file-ignores" in table else DEFAULT_PER_FILE_IGNORES
+    pfi += _per_file_ignores(table, path, "extend-per-file-ignores")
     return Settings(
         root=root,
         config_path=path,
@@ -162,6 +184,7 @@ def resolve_settings(
         seed_functions=((_str_list(table, "seed-functions", path) if path else None) or ()) + overrides.seed_functions,
         force_exclude=overrides.force_exclude,
         table=table,
+        max_file_bytes=int(table.get("max-file-size-kb", DEFAULT_MAX_FILE_SIZE_KB) * 1024),
     )
 
 

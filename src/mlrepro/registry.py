@@ -197,26 +197,49 @@ def bind(rule: Rule) -> object:
         raise CatalogueError(f"{rule.code}: check {rule.check!r} cannot be loaded: {exc}") from None
 
 
-def enabled_codes(settings: Settings, codes: Iterable[str], extra_known: Iterable[str] = ()) -> frozenset[str]:
+_TEAM_CODE = re.compile(r"""^code:\s*["']?([A-Za-z][A-Za-z0-9]*)""", re.MULTILINE)
+
+
+def team_rule_codes(settings: Settings) -> tuple[str, ...]:
+    """The codes of the team's rules (``[tool.mlrepro.audit] rules-dir``), read from their
+    ``code:`` lines only: valid selectors for every command (ruff's ``lint.external``), while
+    only ``audit`` pays for loading and checking the rules themselves."""
+    rules_dir = settings.section("audit").get("rules-dir")
+    if not isinstance(rules_dir, str):
+        return ()
+    codes: list[str] = []
+    try:
+        for path in sorted((settings.root / rules_dir).glob("*.yaml")):
+            if path.is_file():  # never open a FIFO
+                codes.extend(m.upper() for m in _TEAM_CODE.findall(path.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        return tuple(codes)  # an unreadable folder is `audit`'s error to report
+    return tuple(codes)
+
+
+def enabled_codes(settings: Settings, codes: Iterable[str], extra_known: Iterable[str] | None = None) -> frozenset[str]:
     """Which of ``codes`` the configuration and command line leave on. A selector that matches
-    no rule of the whole catalogue (lint or audit, plus team rules) is a configuration error,
-    not a silent no-op: a shared ``ignore = ["MLR5"]`` must not break ``mlrepro lint``."""
-    known = [rule.code for rule in load_catalogue()] + list(extra_known)
+    no rule of the whole catalogue (lint or audit) nor a team rule (``extra_known``, by default
+    read from ``rules-dir``) is a configuration error naming the file and key, not a silent
+    no-op: a shared ``ignore = ["MLR5"]`` must not break ``mlrepro lint``, ``E501`` must."""
+    team = team_rule_codes(settings) if extra_known is None else tuple(extra_known)
+    known = [rule.code for rule in load_catalogue()] + list(team)
+    where = f"{settings.config_path}: [tool.mlrepro] " if settings.config_path is not None else "[tool.mlrepro] "
     layers = []
-    for origin, layer in zip(("configuration", "command line"), settings.layers):
+    for origin, layer in zip((where, "--"), settings.layers):
         try:
             layers.append(
                 SelectionLayer(
-                    select=None if layer.select is None else normalise_selectors(layer.select, known, f"{origin} select"),
-                    ignore=normalise_selectors(layer.ignore, known, f"{origin} ignore"),
-                    extend_select=normalise_selectors(layer.extend_select, known, f"{origin} extend-select"),
+                    select=None if layer.select is None else normalise_selectors(layer.select, known, f"{origin}select"),
+                    ignore=normalise_selectors(layer.ignore, known, f"{origin}ignore"),
+                    extend_select=normalise_selectors(layer.extend_select, known, f"{origin}extend-select"),
                 )
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     for glob, prefixes in settings.per_file_ignores:
         try:
-            normalise_selectors(prefixes, known, f"per-file-ignores {glob!r}")
+            normalise_selectors(prefixes, known, f"{where}per-file-ignores.{glob!r}")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return resolve(codes, layers)

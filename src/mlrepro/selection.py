@@ -26,16 +26,17 @@ class SelectionLayer:
 
 
 def normalise_selectors(values: Iterable[str], known_codes: Iterable[str], what: str) -> tuple[str, ...]:
-    """Upper-case selectors and reject an ``MLR`` one that matches no rule (a typo must not pass
-    silently). Other prefixes are team rules (``ACME001``), which only ``audit`` loads: one
-    shared ``ignore`` list must work for every command."""
+    """Upper-case selectors and reject one that matches no rule, as ruff does: a typo or another
+    tool's code (``E501``) would otherwise select nothing and report "All checks passed!".
+    ``known_codes`` holds the team's rules too, so one shared ``ignore`` list works for every
+    command."""
     known = tuple(known_codes)
     out: list[str] = []
     for raw in values:
         value = raw.strip().upper()
         if not value:
             continue
-        if (value.startswith("MLR") or "MLR".startswith(value)) and not any(code.startswith(value) for code in known):
+        if value != ALL and not any(code.startswith(value) for code in known):
             raise ValueError(f"{what}: {raw!r} matches no rule code")
         out.append(value)
     return tuple(out)

@@ -73,8 +73,9 @@ def test_broken_config_is_a_clear_error(project: Path) -> None:
     assert "select must be a list of strings" in result.stderr
     (project / "pyproject.toml").write_text("[tool.mlrepro\n")
     result = run_cli("lint", "a.py", cwd=project)
-    # An unparsable pyproject is not known to be ours: we do not pick it up, and lint runs.
-    assert result.returncode == 0, result.stderr
+    # Not the default policy in silence (ruff fails the same way): the team's policy is unreadable.
+    assert result.returncode == 2 and "pyproject.toml: invalid TOML" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     (project / "pyproject.toml").write_text("[tool.mlrepro]\nunknown-key = 1\n")
     result = run_cli("lint", "a.py", cwd=project)
     assert result.returncode == 2 and "unknown key(s) in [tool.mlrepro]: unknown-key" in result.stderr
@@ -177,3 +178,35 @@ def test_rules_command_formats(project: Path) -> None:
     assert "## Why is this bad?" in by_name.stdout
     catalogue = json.loads(run_cli("rules", "--output-format", "json", cwd=project).stdout)
     assert [r["code"] for r in catalogue] == sorted(r["code"] for r in catalogue)
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "message"),
+    [
+        ("", ["--select", "NOPE"], "--select: 'NOPE' matches no rule code"),
+        ("", ["--ignore", "MLR1,E501"], "--ignore: 'E501' matches no rule code"),
+        ("", ["--extend-select", "F"], "--extend-select: 'F' matches no rule code"),
+        ('select = ["E501"]', [], "pyproject.toml: [tool.mlrepro] select: 'E501' matches no rule code"),
+        ('ignore = ["NOPE"]', [], "pyproject.toml: [tool.mlrepro] ignore: 'NOPE' matches no rule code"),
+        ('[tool.mlrepro.per-file-ignores]\n"a.py" = ["X1"]', [], "pyproject.toml: [tool.mlrepro] per-file-ignores.'a.py': 'X1' matches no rule code"),
+    ],
+)
+def test_unknown_selectors_are_an_error_not_all_checks_passed(project: Path, config: str, args: list[str], message: str) -> None:
+    (project / "pyproject.toml").write_text(f"[tool.mlrepro]\n{config}\n")
+    (project / "dirty.py").write_text(UNSEEDED)
+    result = run_cli("lint", "dirty.py", *args, cwd=project)
+    assert (result.returncode, result.stdout) == (2, ""), result.stdout
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_team_rule_codes_and_all_are_valid_selectors_for_lint(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.mlrepro]\nignore = ["ACME001"]\n[tool.mlrepro.audit]\nrules-dir = "team-rules"\n')
+    (project / "team-rules").mkdir()
+    (project / "team-rules" / "jira.yaml").write_text("code: ACME001\nrequire:\n  tag: jira\n")
+    (project / "dirty.py").write_text(UNSEEDED)
+    assert run_cli("lint", "dirty.py", cwd=project).returncode == 1
+    assert run_cli("lint", "dirty.py", "--select", "ALL", "--ignore", "ACME", cwd=project).returncode == 1
+    (project / "team-rules" / "jira.yaml").unlink()
+    gone = run_cli("lint", "dirty.py", cwd=project)
+    assert gone.returncode == 2 and "'ACME001' matches no rule code" in gone.stderr

@@ -53,9 +53,11 @@ def _strings(table: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tu
 
 
 def _number(table: Mapping[str, Any], key: str, default: float) -> float:
+    from mlrepro.config_schema import finite_number
+
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"[tool.mlrepro.audit] {key} must be a non-negative number")
+    if not finite_number(value):  # NaN compares false with every size: the check would be off
+        raise ConfigError(f"[tool.mlrepro.audit] {key} must be a finite number >= 0")
     return float(value)
 
 
@@ -63,7 +65,10 @@ def load_policy(settings: Settings) -> AuditPolicy:
     table = settings.section("audit")
     unknown = sorted(set(table) - AUDIT_KEYS)
     if unknown:
-        raise ConfigError(f"unknown key(s) in [tool.mlrepro.audit]: {', '.join(unknown)}")
+        from mlrepro.config_schema import show_key
+
+        where = f"{settings.config_path}: " if settings.config_path is not None else ""
+        raise ConfigError(f"{where}unknown key(s) in [tool.mlrepro.audit]: {', '.join(map(show_key, unknown))}")
     rules_dir = table.get("rules-dir")
     if rules_dir is not None and not isinstance(rules_dir, str):
         raise ConfigError("[tool.mlrepro.audit] rules-dir must be a path")

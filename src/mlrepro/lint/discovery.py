@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mlrepro.config import Settings
+from mlrepro.lint.source_file import safe_resolve
 from mlrepro.selection import PathMatcher
 
 SUFFIXES = (".py", ".pyi", ".ipynb")
@@ -24,7 +25,7 @@ class DiscoveryError(Exception):
 
 def relative_posix(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return safe_resolve(path).relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -43,7 +44,7 @@ def _git_visible(directory: Path) -> set[Path] | None:
     if proc.returncode != 0:
         return None
     names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
-    return {(directory / name).resolve() for name in names if name}
+    return {safe_resolve(directory / name) for name in names if name}
 
 
 def _walk(directory: Path, excluded: PathMatcher, root: Path) -> Iterator[Path]:
@@ -61,12 +62,14 @@ def discover(paths: Iterable[Path], settings: Settings) -> list[Path]:
     excluded = PathMatcher(settings.exclude + settings.extend_exclude)
     found: dict[Path, None] = {}
     for given in paths:
-        if not given.exists():
+        # A symlink that leads nowhere (or in a loop) is still a file named to us: linting
+        # reports why it cannot be read, next to the other files' findings.
+        if not given.exists() and not given.is_symlink():
             raise DiscoveryError(f"{given}: no such file or directory")
         if given.is_dir():
             visible = _git_visible(given)
             for path in _walk(given, excluded, settings.root):
-                if visible is None or path.resolve() in visible:
+                if visible is None or safe_resolve(path) in visible:
                     found.setdefault(path, None)
         elif not (settings.force_exclude and excluded.matches(relative_posix(given, settings.root))):
             found.setdefault(given, None)

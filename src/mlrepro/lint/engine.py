@@ -22,6 +22,7 @@ from mlrepro.lint.context import ModuleContext
 from mlrepro.lint.facts import ModuleFacts, module_facts
 from mlrepro.lint.discovery import discover, relative_posix
 from mlrepro.lint.notebook import NotebookError, NotebookSource, read_notebook
+from mlrepro.lint.source_file import SourceFileError, read_source, safe_resolve, wide_encoding
 from mlrepro.registry import Rule, bind, enabled_codes, rules_for
 from mlrepro.selection import PathMatcher
 from mlrepro.suppression import file_suppression, line_suppresses
@@ -44,6 +45,9 @@ class _Undecodable(Exception):
 
 
 def _decode(data: bytes) -> str:
+    wide = wide_encoding(data)
+    if wide is not None:
+        raise _Undecodable(f"{wide} encoded; mlrepro reads UTF-8, as Python does: re-save the file as UTF-8")
     if b"\0" in data:
         raise _Undecodable("binary content (NUL bytes); not a Python source file")
     try:
@@ -112,9 +116,9 @@ class Linter:
         enabled = self._enabled_for(path)
         notebook: NotebookSource | None = None
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            return self._meta(enabled, meta.UNDECODABLE, display, 1, 1, meta.unreadable(exc), None), None
+            data = read_source(path, self.settings.max_file_bytes)
+        except SourceFileError as exc:
+            return self._meta(enabled, meta.UNDECODABLE, display, 1, 1, str(exc), None), None
         if path.suffix == ".ipynb":
             try:
                 notebook = read_notebook(data)
@@ -170,7 +174,7 @@ class Linter:
 
 def display_path(path: Path, cwd: Path) -> str:
     try:
-        return path.resolve().relative_to(cwd).as_posix()
+        return safe_resolve(path).relative_to(cwd).as_posix()
     except ValueError:
         return path.as_posix()
 

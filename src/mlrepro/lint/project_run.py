@@ -22,9 +22,10 @@ from typing import Any
 
 from mlrepro.findings import Finding, Location
 from mlrepro.lint.cache import LintCache, cache_key
-from mlrepro.lint.engine import Linter
+from mlrepro.lint.engine import Linter, display_path
 from mlrepro.lint.facts import GENERATOR_OF_CODE, ModuleFacts
 from mlrepro.lint.project import ProjectIndex, declared_entry_points
+from mlrepro.lint.source_file import SourceFileError, read_source, safe_resolve
 from mlrepro.suppression import line_suppresses
 
 _MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
@@ -53,7 +54,7 @@ def project_root(settings_root: Path, has_config: bool, cwd: Path, reported: Ite
     reported on (or ``cwd``); else the directory that holds them all."""
     if has_config:
         return settings_root
-    paths = [p.resolve() for p in reported]
+    paths = [safe_resolve(p) for p in reported]
     start = Path(os.path.commonpath([str(p) for p in paths])) if paths else cwd
     if start.is_file():
         start = start.parent
@@ -92,10 +93,7 @@ class ProjectLinter:
         return json.dumps([sorted(self.linter.enabled), sorted(self.linter.rules), s.per_file_ignores, s.seed_functions], default=str)
 
     def _display(self, path: Path) -> str:
-        try:
-            return path.resolve().relative_to(self.cwd).as_posix()
-        except ValueError:
-            return path.as_posix()
+        return display_path(path, self.cwd)
 
     def _decode(self, payload: dict[str, Any], display: str) -> tuple[list[Finding], ModuleFacts | None]:
         findings = []
@@ -125,10 +123,11 @@ class ProjectLinter:
             if self.cache is None:
                 todo.append((rel, path, signature, None))
                 continue
+            max_bytes = self.linter.settings.max_file_bytes
             try:
-                digest, entry = self.cache.lookup(rel, signature, path.read_bytes)
-            except OSError:
-                digest, entry = None, None
+                digest, entry = self.cache.lookup(rel, signature, lambda: read_source(path, max_bytes))
+            except SourceFileError:
+                digest, entry = None, None  # the lint reports why it cannot read the file
             if entry is not None and isinstance(entry.get("p1"), dict):
                 findings, facts = self._decode(entry["p1"], self._display(path))
                 done[rel] = _Module(path, findings, facts)
@@ -273,7 +272,7 @@ class ProjectLinter:
                 groups.setdefault(("MLR201", hop.row), []).append((target, None, hop.via))
         if not groups:
             return []
-        lines, locate = _source_lines(module.path)
+        lines, locate = _source_lines(module.path, self.linter.settings.max_file_bytes)
         display = self._display(module.path)
         found = []
         for (code, row), items in sorted(groups.items()):
@@ -291,15 +290,18 @@ class ProjectLinter:
 
 def _relative(path: Path, root: Path) -> str | None:
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return safe_resolve(path).relative_to(root).as_posix()
     except ValueError:
         return None
 
 
-def _source_lines(path: Path) -> tuple[list[str], Any]:
+def _source_lines(path: Path, max_bytes: int) -> tuple[list[str], Any]:
     from mlrepro.lint.notebook import NotebookError, read_notebook
 
-    data = path.read_bytes()
+    try:
+        data = read_source(path, max_bytes)
+    except SourceFileError:
+        return [], lambda row: (None, row)
     if path.suffix == ".ipynb":
         try:
             notebook = read_notebook(data)

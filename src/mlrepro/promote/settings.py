@@ -29,7 +29,10 @@ def load_promote_policy(settings: Settings) -> PromotePolicy:
     table = settings.section("promote")
     unknown = sorted(set(table) - PROMOTE_KEYS)
     if unknown:
-        raise ConfigError(f"unknown key(s) in [tool.mlrepro.promote]: {', '.join(unknown)}")
+        from mlrepro.config_schema import show_key
+
+        where = f"{settings.config_path}: " if settings.config_path is not None else ""
+        raise ConfigError(f"{where}unknown key(s) in [tool.mlrepro.promote]: {', '.join(map(show_key, unknown))}")
     aliases = _strings(table["guarded-aliases"], "guarded-aliases") if "guarded-aliases" in table else trail.DEFAULT_GUARDED_ALIASES
     specs = _strings(table["must-beat"], "must-beat") if "must-beat" in table else ()
     try:
