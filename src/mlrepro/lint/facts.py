@@ -9,6 +9,7 @@ helpers), which generators the module itself seeds, and where it draws from a ge
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +33,13 @@ GENERATOR_OF_CODE: dict[str, str] = {
 # Text that only code which trains contains: an optimiser, a backward pass, a fit. Randomness
 # matters where a model is trained; an evaluation script's draws do not change what it measures.
 _TRAINING_MARKERS = (
-    ".backward(", "optimizer", "Optimizer", "optim.", ".fit(", "Trainer(", "trainer.", "train_one_epoch",
+    ".backward(", "optimizer", "Optimizer", "optim.", ".fit(", "train_one_epoch",
     "training_step", "train_step", "train_epoch", "TrainingArguments", "train_loop", "SupervisedRunner",
-    "apply_gradients", "GradientTape", "optax.", ".train(",
+    "apply_gradients", "GradientTape", "optax.", ".train(", ".optimize(",
 )
+
+# ``train``, ``train_one_epoch``, ``do_train``, ``fit_model`` (not ``pretrained``, ``fitness``).
+TRAINING_NAME = re.compile(r"^(?:[A-Za-z0-9]+_)*(?:train|fit|training)(?:_\w+)?$")
 
 # Module-level statements that define rather than run: a module made only of these is a library.
 _DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)
@@ -57,12 +61,18 @@ class ModuleFacts:
     cudnn_layer: tuple[int, int, str] | None = None  # first conv/recurrent layer: row, col, name
     uses_cuda: bool = False
     trains: bool = False  # optimises something: evaluation and plotting scripts do not
+    # Top-level functions and classes: (name, first row, last row), to tell which definition a
+    # draw sits in (an entry point that imports only ``cohen_kappa_score`` does not run mixup).
+    definitions: list[tuple[str, int, int]] = field(default_factory=list)
+    hydra: bool = False  # instantiates objects from Hydra configs (``_target_``)
+    main_blocks: list[tuple[int, int]] = field(default_factory=list)  # ``if __name__ == "__main__":`` rows
 
     def to_json(self) -> dict[str, Any]:
         return {
             "imports": self.imports, "bindings": self.bindings, "main_guard": self.main_guard,
             "top_level_code": self.top_level_code, "functions": self.functions, "seeds": self.seeds,
             "cudnn_layer": self.cudnn_layer, "uses_cuda": self.uses_cuda, "trains": self.trains,
+            "definitions": self.definitions, "hydra": self.hydra, "main_blocks": self.main_blocks,
         }
 
     @classmethod
@@ -75,7 +85,18 @@ class ModuleFacts:
             seeds=list(data["seeds"]),
             cudnn_layer=tuple(data["cudnn_layer"]) if data["cudnn_layer"] else None,  # type: ignore[arg-type]
             uses_cuda=bool(data["uses_cuda"]), trains=bool(data.get("trains")),
+            definitions=[(n, a, b) for n, a, b in data.get("definitions", ())], hydra=bool(data.get("hydra")),
+            main_blocks=[(a, b) for a, b in data.get("main_blocks", ())],
         )
+
+    def in_main_block(self, row: int) -> bool:
+        return any(first <= row <= last for first, last in self.main_blocks)
+
+    def definition_at(self, row: int) -> str | None:
+        for name, first, last in self.definitions:
+            if first <= row <= last:
+                return name
+        return None
 
 
 def _is_main_guard(node: ast.stmt) -> bool:
@@ -137,7 +158,8 @@ def _top_function(ancestors: tuple[ast.AST, ...]) -> str | None:
 def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> ModuleFacts:
     """Facts of one module whose checks have already run on ``ctx`` (they share its memo)."""
     facts = ModuleFacts(imports=_imports(ctx), bindings=dict(ctx.imports))
-    facts.main_guard = notebook or any(_is_main_guard(node) for node in tree.body)
+    facts.main_blocks = [(node.lineno, node.end_lineno or node.lineno) for node in tree.body if _is_main_guard(node)]
+    facts.main_guard = notebook or bool(facts.main_blocks)
     facts.top_level_code = any(_runs_code(node) for node in tree.body)
 
     state = seed_state(ctx)
@@ -171,4 +193,9 @@ def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> Module
         facts.cudnn_layer = (site.node.lineno, site.node.col_offset, name)  # type: ignore[attr-defined]
     facts.uses_cuda = cudnn.uses_cuda(ctx)
     facts.trains = any(marker in ctx.source for marker in _TRAINING_MARKERS)
+    facts.definitions = [
+        (node.name, node.lineno, node.end_lineno or node.lineno)
+        for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
+    facts.hydra = any(q == "hydra" or q.startswith("hydra.") for q in ctx.imports.values())
     return facts

@@ -36,13 +36,16 @@ class Hop:
 
 
 class ProjectIndex:
-    def __init__(self, facts: Mapping[str, ModuleFacts], declared_entries: Iterable[str] = ()) -> None:
+    def __init__(
+        self, facts: Mapping[str, ModuleFacts], declared_entries: Iterable[str] = (), config_targets: Iterable[str] = (),
+    ) -> None:
         self.facts = dict(facts)
         dirs = {str(PurePosixPath(rel).parent) for rel in self.facts}
         self._src = any(d == "src" or d.startswith("src/") for d in dirs)
         self._root_cache: dict[str, list[str]] = {}
         self._module_cache: dict[tuple[str, str, int], str | None] = {}
         self._edges: dict[str, list[tuple[str, int]]] = {rel: self._resolve_imports(rel) for rel in self.facts}
+        self._add_config_edges(config_targets)
         imported: set[str] = {target for edges in self._edges.values() for target, _ in edges}
         declared = set(declared_entries)
         self.entries: frozenset[str] = frozenset(
@@ -122,6 +125,38 @@ class ProjectIndex:
                 if found is not None and found != rel:
                     edges.append((found, line))
         return edges
+
+    def _add_config_edges(self, targets: Iterable[str]) -> None:
+        """Hydra builds objects from ``_target_: pkg.models.Net`` in its YAML configs: the modules
+        named there are imported by every module that uses Hydra, at its ``hydra`` import."""
+        modules = {found[0] for t in targets if (found := self.resolve_symbol("", t)) is not None}
+        if not modules:
+            return
+        for rel, facts in self.facts.items():
+            if not facts.hydra:
+                continue
+            line = next((ln for m, _, _, ln in facts.imports if m == "hydra" or m.startswith("hydra.")), 1)
+            self._edges[rel].extend((m, line) for m in sorted(modules) if m != rel)
+
+    def imported_names(self, importer: str) -> dict[str, set[str] | None]:
+        """For each module ``importer`` imports directly: the names it takes from it
+        (``from m import a, b``), or None when it takes the module whole."""
+        found: dict[str, set[str] | None] = {}
+        for module, level, names, _ in self.facts[importer].imports:
+            target = self.resolve_module(importer, module, level) if module or level else None
+            if names is None or "*" in names:
+                if target is not None:
+                    found[target] = None
+                continue
+            for name in names:
+                sub = self.resolve_module(importer, f"{module}.{name}" if module else name, level)
+                if sub is not None:
+                    found[sub] = None
+                elif target is not None and found.get(target, set()) is not None:
+                    found.setdefault(target, set()).add(name)  # type: ignore[union-attr]
+        for target, line in self._edges.get(importer, ()):
+            found.setdefault(target, None)  # edges of another kind (Hydra configs) take it whole
+        return found
 
     def resolve_symbol(self, importer: str, qualified: str, depth: int = 0) -> tuple[str, str | None] | None:
         """(module file, attribute or None) that ``qualified`` names as seen from ``importer``
@@ -218,7 +253,8 @@ class ProjectIndex:
         """The project modules ``entry`` imports, up to ``depth`` imports away, with the first hop.
 
         Package ``__init__`` modules are not followed (``import fairseq`` is not a use of all of
-        fairseq), nor other entry points (what they run under ``__main__`` is theirs to judge).
+        fairseq). Another entry point is followed as a library: importing it does not run its
+        ``__main__`` block, which is for its own judgement.
         """
         hops: dict[str, Hop] = {}
         frontier: list[str] = []
@@ -237,7 +273,10 @@ class ProjectIndex:
         return hops
 
     def _followed(self, target: str, entry: str) -> bool:
-        return target != entry and target not in self.entries and PurePosixPath(target).name != "__init__.py"
+        return target != entry and PurePosixPath(target).name != "__init__.py"
+
+    def is_imported(self, rel: str) -> bool:
+        return bool(self._reverse.get(rel))
 
     def entries_reaching(self, module: str) -> list[str]:
         """The entry points that import ``module`` directly or not (itself, if it is one)."""

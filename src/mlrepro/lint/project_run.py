@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,15 @@ from typing import Any
 from mlrepro.findings import Finding, Location
 from mlrepro.lint.cache import LintCache, cache_key
 from mlrepro.lint.engine import Linter, display_path
-from mlrepro.lint.facts import GENERATOR_OF_CODE, ModuleFacts
+from mlrepro.lint.facts import GENERATOR_OF_CODE, TRAINING_NAME, ModuleFacts
 from mlrepro.lint.project import ProjectIndex, declared_entry_points
 from mlrepro.lint.source_file import SourceFileError, read_source, safe_resolve
 from mlrepro.suppression import line_suppresses
 
 _MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+_TARGET = re.compile(r"^\s*_target_\s*:\s*[\"']?([A-Za-z_][\w.]*)", re.M)
+_MAX_CONFIGS = 2000
+_CACHE_PART = ".mlrepro_cache"
 _DECLARATIONS = ("MLproject", "dvc.yaml", "pyproject.toml")
 
 # How far from an entry point its imports are followed: draws in the modules it imports itself
@@ -87,6 +91,8 @@ class ProjectLinter:
         self.cwd = cwd
         self.cache = LintCache(root, cache_key(self._fingerprint())) if use_cache else None
         self._reach: dict[tuple[str, int], dict[str, Any]] = {}
+        self._codes: dict[str, set[str]] = {}
+        self._analysed: dict[str, _Module] = {}
 
     def _fingerprint(self) -> str:
         s = self.linter.settings
@@ -174,8 +180,9 @@ class ProjectLinter:
             else:
                 modules.setdefault(rel, path)
         analysed = self._first_pass(modules, jobs)
+        self._analysed = analysed
         facts = {rel: m.facts for rel, m in analysed.items() if m.facts is not None}
-        index = ProjectIndex(facts, declared_entry_points(self._declarations(), facts))
+        index = ProjectIndex(facts, declared_entry_points(self._declarations(), facts), self._config_targets(facts))
         self._second_pass(index, analysed)
         if self.cache is not None:
             self.cache.save(set(modules))
@@ -200,6 +207,32 @@ class ProjectLinter:
                 continue
         return texts
 
+    def _config_targets(self, facts: dict[str, ModuleFacts]) -> list[str]:
+        """``_target_`` values of the project's YAML configs, when some module uses Hydra."""
+        if not any(f.hydra for f in facts.values()):
+            return []
+        targets: list[str] = []
+        for path in sorted(self.root.rglob("*.yaml"))[:_MAX_CONFIGS]:
+            if _CACHE_PART in path.parts:
+                continue
+            try:
+                text = read_source(path, self.linter.settings.max_file_bytes).decode("utf-8", "replace")
+            except SourceFileError:
+                continue
+            targets.extend(m.group(1) for m in _TARGET.finditer(text))
+        return targets
+
+    def _trains(self, index: ProjectIndex, rel: str) -> bool:
+        """An entry point trains when it optimises something itself or calls a training
+        function it imports by name (``from engine import train_one_epoch``)."""
+        if index.facts[rel].trains:
+            return True
+        return any(
+            TRAINING_NAME.match(name) is not None
+            for names in index.imported_names(rel).values() if names
+            for name in names
+        )
+
     def _seeds(self, index: ProjectIndex, rel: str) -> set[str]:
         facts = index.facts.get(rel)
         return set(facts.seeds) if facts is not None else set()
@@ -207,35 +240,66 @@ class ProjectLinter:
     def _judged(self, index: ProjectIndex, analysed: dict[str, _Module], rel: str, module: _Module) -> list[Finding]:
         """The module's own findings, judged where the module runs.
 
-        A draw stays where it is written when no entry point reaches the module, when the module
-        is an entry point that leaves the generator unseeded itself, or when an entry point that
-        trains leaves it unseeded and imports the module too indirectly to be told at its import
-        (``_relocated``). An entry point that only evaluates or plots does not make a library's
-        draws matter, nor its own cuDNN autotuning or loader workers.
+        What runs as the module's own script (a script nothing imports, or the ``__main__``
+        block of one that is also imported) is judged by the module's own seeds, as before; an
+        entry point that only evaluates or plots does not report its draws, cuDNN autotuning or
+        loader workers. The rest is library code: a draw stays where it is written when no
+        entry point reaches it, or when an entry point that trains leaves its generator unseeded
+        and imports the module too indirectly to be told at its import (``_relocated``).
         """
         facts = module.facts
         if facts is None:
             return module.findings
-        if rel in index.entries and not facts.trains:
-            findings = [f for f in module.findings if f.code not in _TRAINING_ONLY]
-        else:
-            findings = module.findings
-        if not any(f.code in GENERATOR_OF_CODE for f in findings):
-            return findings
-        reaching = index.entries_reaching(rel)
-        training = [e for e in reaching if e != rel and index.facts[e].trains]
+        script = rel in index.entries and not index.is_imported(rel)
+        trains = self._trains(index, rel) if rel in index.entries else True
         kept = []
-        for finding in findings:
+        for finding in module.findings:
             generator = GENERATOR_OF_CODE.get(finding.code)
-            if (
-                generator is None or not reaching or (rel in reaching and generator not in self._seeds(index, rel))
-                or any(
-                    generator not in self._seeds(index, e) and rel not in self._told(index, e, finding.code)
-                    for e in training
-                )
-            ):
+            row = finding.location.row if finding.location is not None and finding.cell is None else 0
+            own = script or (rel in index.entries and facts.in_main_block(row))
+            if own and not trains and (generator is not None or finding.code in _TRAINING_ONLY):
+                continue
+            if generator is None:
+                kept.append(finding)
+            elif own:
+                if generator not in self._seeds(index, rel):
+                    kept.append(finding)
+            elif self._runs_unseeded(index, rel, generator, finding.code, facts.definition_at(row)):
                 kept.append(finding)
         return kept
+
+    def _runs_unseeded(self, index: ProjectIndex, rel: str, generator: str, code: str, definition: str | None) -> bool:
+        """Does an entry point that trains run this library draw with the generator unseeded,
+        and without being told so at its own lines (a finding of that rule there)? An entry
+        point that imports other names of the module (not the function or class the draw is
+        in) does not run it."""
+        reaching = [e for e in index.entries_reaching(rel) if e != rel]
+        if not reaching:
+            return True  # nothing runs this library module: judged on its own
+        for e in reaching:
+            names = index.imported_names(e).get(rel)
+            if names is not None and definition is not None and definition not in names:
+                continue
+            if (
+                self._trains(index, e) and generator not in self._seeds(index, e)
+                and _uses_framework(index.facts[e], generator) and code not in self._codes_at(index, e)
+            ):
+                return True
+        return False
+
+    def _codes_at(self, index: ProjectIndex, entry: str) -> set[str]:
+        """The rules an entry point reports for generators: its own draws and those of the
+        modules it imports (``_relocated``)."""
+        if entry not in self._codes:
+            module = self._analysed[entry]
+            seeds = self._seeds(index, entry)
+            codes = {
+                f.code for f in module.findings
+                if (g := GENERATOR_OF_CODE.get(f.code)) is not None and g not in seeds
+            }
+            codes |= {f.code for f in self._relocated(index, self._analysed, entry, module)}
+            self._codes[entry] = codes
+        return self._codes[entry]
 
     def _told(self, index: ProjectIndex, entry: str, code: str) -> dict[str, Any]:
         """The modules whose draws of this rule ``entry`` is told of at its imports."""
@@ -248,21 +312,29 @@ class ProjectLinter:
     def _relocated(self, index: ProjectIndex, analysed: dict[str, _Module], rel: str, module: _Module) -> list[Finding]:
         """Draws in the modules this entry point imports, for generators it leaves unseeded."""
         facts = module.facts
-        if facts is None or not facts.trains:
+        if facts is None or not self._trains(index, rel):
             return []
         seeds = self._seeds(index, rel)
         own = {f.code for f in module.findings}
         enabled = self.linter._enabled_for(module.path)
         groups: dict[tuple[str, int], list[tuple[str, Finding | None, str]]] = {}
         direct = self._told(index, rel, "")
+        taken = index.imported_names(rel)
         for target, hop in self._told(index, rel, "MLR201").items():
             other = analysed.get(target)
             if other is None:
                 continue
+            names = taken.get(target) if target in direct else None
             for finding in other.findings if target in direct else ():
                 generator = GENERATOR_OF_CODE.get(finding.code)
                 if generator is None or generator in seeds or finding.code in own or finding.code not in enabled:
                     continue
+                if other.facts is not None and finding.location is not None and other.facts.in_main_block(finding.location.row):
+                    continue  # the other module's own script, not what importing it runs
+                if names is not None and other.facts is not None and finding.location is not None:
+                    where = other.facts.definition_at(finding.location.row)
+                    if where is not None and where not in names:
+                        continue  # the entry point takes other names from that module
                 groups.setdefault((finding.code, hop.row), []).append((target, finding, hop.via))
             layer = other.facts.cudnn_layer if other.facts is not None else None
             if (
@@ -286,6 +358,22 @@ class ProjectLinter:
                 location=Location(shown_row, 1), cell=cell, fix=rule.fix, url=rule.url,
             ))
         return found
+
+
+# Frameworks whose randomness an entry point must import to run: an entry point that trains a
+# LightGBM model does not run the torch draws of a module it reaches through a shared helper.
+_FRAMEWORKS = {
+    "torch": ("torch", "lightning", "pytorch_lightning", "lightning_fabric", "transformers", "accelerate", "timm"),
+    "cudnn": ("torch", "lightning", "pytorch_lightning", "lightning_fabric", "transformers", "accelerate", "timm"),
+    "tensorflow": ("tensorflow", "keras", "tf_keras"),
+}
+
+
+def _uses_framework(facts: ModuleFacts, generator: str) -> bool:
+    roots = _FRAMEWORKS.get(generator)
+    if roots is None:
+        return True
+    return any(q.split(".", 1)[0] in roots for q in facts.bindings.values())
 
 
 def _relative(path: Path, root: Path) -> str | None:
