@@ -41,8 +41,11 @@ _DECLARATIONS = ("MLproject", "dvc.yaml", "pyproject.toml")
 _LAYER_DEPTH = 2
 
 # Findings that matter only where a model is trained: an evaluation script's cuDNN autotuning
-# and loader workers change no weights.
+# and loader workers change no weights, and the weights its framework initialises are replaced
+# by the checkpoint it loads. Python's and NumPy's draws still count there (a sampled subset, a
+# data split).
 _TRAINING_ONLY = frozenset({"MLR202", "MLR112"})
+_MODEL_GENERATORS = frozenset({"torch", "cudnn", "tensorflow"})
 
 _DRAWS = {
     "random": ("Python's global `random` generator", "`random.seed(...)`"),
@@ -242,8 +245,8 @@ class ProjectLinter:
 
         What runs as the module's own script (a script nothing imports, or the ``__main__``
         block of one that is also imported) is judged by the module's own seeds, as before; an
-        entry point that only evaluates or plots does not report its draws, cuDNN autotuning or
-        loader workers. The rest is library code: a draw stays where it is written when no
+        entry point that only evaluates or plots does not report its frameworks' draws (model
+        initialisation, dropout), cuDNN autotuning or loader workers. The rest is library code: a draw stays where it is written when no
         entry point reaches it, or when an entry point that trains leaves its generator unseeded
         and imports the module too indirectly to be told at its import (``_relocated``).
         """
@@ -257,7 +260,7 @@ class ProjectLinter:
             generator = GENERATOR_OF_CODE.get(finding.code)
             row = finding.location.row if finding.location is not None and finding.cell is None else 0
             own = script or (rel in index.entries and facts.in_main_block(row))
-            if own and not trains and (generator is not None or finding.code in _TRAINING_ONLY):
+            if own and not trains and (generator in _MODEL_GENERATORS or finding.code in _TRAINING_ONLY):
                 continue
             if generator is None:
                 kept.append(finding)
