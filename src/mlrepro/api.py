@@ -98,7 +98,7 @@ def audit_report(
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
-    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs)
+    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs, writable=reproduce)
     auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
     started = datetime.now(timezone.utc)
     previous = load_state(sources.store.uri) if incremental and sources.store is not None else None
@@ -212,7 +212,7 @@ def promote(
     policy = load_policy(settings)
     promote_policy = load_promote_policy(settings)
     thresholds = tuple(MetricThreshold.parse(spec) for spec in must_beat) if must_beat else promote_policy.must_beat
-    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts=True)
+    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts=True, writable=not dry_run)
     auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
     request = PromotionRequest(
         model=model, version=version, to=to, reproduce=reproduce, must_beat=thresholds,

@@ -251,7 +251,7 @@ def reproduce(
             raise UsageFailure("--wandb-dir: name the W&B run as wandb:RUN_ID")
         else:
             configured = settings.table.get("tracking-uri")
-            target = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None))
+            target = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None), writable=True)
         root = repo.resolve() if repo else find_work_tree(Path.cwd())
         if root is None or not (root / ".git").exists():
             raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
@@ -455,8 +455,10 @@ def _guard(run: Callable[[], int], verbose: bool) -> int:
         click.echo("mlrepro: interrupted", err=True)
         return 130
     except _expected_errors() as exc:
-        if verbose:
-            raise
+        if verbose:  # the traceback, and still the exit code of unusable input
+            import traceback
+
+            traceback.print_exc()
         click.echo(f"mlrepro: error: {exc}", err=True)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the last line of defence must catch everything
