@@ -263,7 +263,7 @@ def nightly_report(
     ``jobs`` and ``timeout`` as for ``audit_report``'s reproductions."""
     from mlrepro.formatters import render
     from mlrepro.formatters.html_format import render_page, require_jinja2
-    from mlrepro.nightly.history import load_history, save_night
+    from mlrepro.nightly.history import read_history, save_night
     from mlrepro.nightly.model import AuditDetails, NightlyReport
     from mlrepro.nightly.snapshot import build_night, page_context
 
@@ -276,15 +276,15 @@ def nightly_report(
     moment = now or datetime.now(timezone.utc)
     settings = resolve_settings(cwd, config)
     night = build_night(report, details, moment, settings)
-    previous = load_history(history, before=night["date"]) if history is not None else []
+    previous, skipped = read_history(history, before=night["date"]) if history is not None else ([], [])
     if history is not None:
         save_night(history, night)
-    html = render_page(page_context(night, previous))
+    html = render_page(page_context(night, previous, skipped))
     for path, text in ((output, html), (json_path, render("json", report) if json_path else None), (junit_path, render("junit", report) if junit_path else None)):
         if path is not None and text is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-    return NightlyReport(report=report, html_path=output, summary=night["summary"], night=night)
+    return NightlyReport(report=report, html_path=output, summary=night["summary"], night=night, skipped_history=tuple(skipped))
 
 
 def demo(directory: Path, progress: Callable[[str], None] | None = None) -> DemoResult:

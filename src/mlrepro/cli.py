@@ -351,6 +351,8 @@ def report(
             Path.cwd(), output, tracking_uri, repo, history, reproduce, max_reproductions, json_path, junit_path, config_file,
             jobs=jobs, timeout=timeout,
         )
+        for skipped in result.skipped_history:
+            click.echo(f"mlrepro: warning: history: skipped {skipped}", err=True)
         if sarif_path is not None:
             _emit(render("sarif", result.report), sarif_path)
         return _exit_for(result.report, fail_on)
