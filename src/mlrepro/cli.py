@@ -465,7 +465,9 @@ def _guard(run: Callable[[], int], verbose: bool) -> int:
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the last line of defence must catch everything
         if verbose:
-            raise
+            import traceback
+
+            traceback.print_exc()
         click.echo(f"mlrepro: internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", err=True)
         return EXIT_ERROR
 
