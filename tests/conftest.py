@@ -73,7 +73,13 @@ def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mlflow import MlflowClient
 
     path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()  # creates and migrates
+    # MLflow puts the Default experiment's artifacts under the current directory: not the checkout.
+    previous = Path.cwd()
+    os.chdir(path.parent)
+    try:
+        MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()  # creates and migrates
+    finally:
+        os.chdir(previous)
     return path
 
 
