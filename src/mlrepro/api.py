@@ -100,7 +100,7 @@ def audit_report(
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
-    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs)
+    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs, writable=reproduce)
     auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
     started = datetime.now(timezone.utc)
     previous = load_state(sources.store.uri) if incremental and sources.store is not None else None
@@ -214,7 +214,7 @@ def promote(
     policy = load_policy(settings)
     promote_policy = load_promote_policy(settings)
     thresholds = tuple(MetricThreshold.parse(spec) for spec in must_beat) if must_beat else promote_policy.must_beat
-    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts=True)
+    sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts=True, writable=not dry_run)
     auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
     request = PromotionRequest(
         model=model, version=version, to=to, reproduce=reproduce, must_beat=thresholds,
@@ -265,7 +265,7 @@ def nightly_report(
     ``jobs`` and ``timeout`` as for ``audit_report``'s reproductions."""
     from mlrepro.formatters import render
     from mlrepro.formatters.html_format import render_page, require_jinja2
-    from mlrepro.nightly.history import load_history, save_night
+    from mlrepro.nightly.history import read_history, save_night
     from mlrepro.nightly.model import AuditDetails, NightlyReport
     from mlrepro.nightly.snapshot import build_night, page_context
 
@@ -278,15 +278,15 @@ def nightly_report(
     moment = now or datetime.now(timezone.utc)
     settings = resolve_settings(cwd, config)
     night = build_night(report, details, moment, settings)
-    previous = load_history(history, before=night["date"]) if history is not None else []
+    previous, skipped = read_history(history, before=night["date"]) if history is not None else ([], [])
     if history is not None:
         save_night(history, night)
-    html = render_page(page_context(night, previous))
+    html = render_page(page_context(night, previous, skipped))
     for path, text in ((output, html), (json_path, render("json", report) if json_path else None), (junit_path, render("junit", report) if junit_path else None)):
         if path is not None and text is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-    return NightlyReport(report=report, html_path=output, summary=night["summary"], night=night)
+    return NightlyReport(report=report, html_path=output, summary=night["summary"], night=night, skipped_history=tuple(skipped))
 
 
 def demo(directory: Path, progress: Callable[[str], None] | None = None) -> DemoResult:

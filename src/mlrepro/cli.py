@@ -278,7 +278,7 @@ def reproduce(
             raise UsageFailure("--wandb-dir: name the W&B run as wandb:RUN_ID")
         else:
             configured = settings.table.get("tracking-uri")
-            target = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None))
+            target = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None), writable=True)
         root = repo.resolve() if repo else find_work_tree(Path.cwd())
         if root is None or not (root / ".git").exists():
             raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
@@ -377,6 +377,8 @@ def report(
             Path.cwd(), output, tracking_uri, repo, history, reproduce, max_reproductions, json_path, junit_path, config_file,
             jobs=jobs, timeout=timeout,
         )
+        for skipped in result.skipped_history:
+            click.echo(f"mlrepro: warning: history: skipped {skipped}", err=True)
         if sarif_path is not None:
             _emit(render("sarif", result.report), sarif_path)
         return _exit_for(result.report, fail_on)
@@ -481,13 +483,17 @@ def _guard(run: Callable[[], int], verbose: bool) -> int:
         click.echo("mlrepro: interrupted", err=True)
         return 130
     except _expected_errors() as exc:
-        if verbose:
-            raise
+        if verbose:  # the traceback, and still the exit code of unusable input
+            import traceback
+
+            traceback.print_exc()
         click.echo(f"mlrepro: error: {exc}", err=True)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the last line of defence must catch everything
         if verbose:
-            raise
+            import traceback
+
+            traceback.print_exc()
         click.echo(f"mlrepro: internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", err=True)
         return EXIT_ERROR
 

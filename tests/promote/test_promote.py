@@ -153,3 +153,31 @@ def test_the_library_function_returns_the_result(store: Store, repo: Repo) -> No
     assert result.passed and not result.applied and result.dry_run
     assert result.tags["mlrepro.promoted_by"] == "alice"
     assert result.target.label == "alias @champion"
+
+
+@pytest.mark.parametrize("to", ["v3", "@V12", "latest", "bad.alias"])
+def test_an_alias_mlflow_refuses_is_refused_before_anything_is_written(store: Store, repo: Repo, to: str) -> None:
+    """MLflow refuses version-like aliases (v3), `latest` and names outside [A-Za-z0-9_-]: say
+    so up front, with the registry file's bytes unchanged (no trail tags on the version)."""
+    version = register(store.client, "churn", store.good_run(repo))
+    before = store.digest()
+    code, _, err = promote(store, repo.path, "churn", version, "--to", to)
+    assert code == 2, err
+    assert err.startswith(f"mlrepro: error: --to {to!r}: ") and err.count("\n") == 1, err
+    assert store.digest() == before
+    assert version_tags(store, "churn", version) == {}
+
+
+def test_a_move_the_registry_refuses_leaves_no_trail(store: Store, repo: Repo) -> None:
+    """A registry that refuses the move (here a real SQLite trigger on the alias table) must
+    not keep a trail claiming the version was promoted."""
+    import sqlite3
+
+    version = register(store.client, "churn", store.good_run(repo))
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("CREATE TRIGGER frozen BEFORE INSERT ON registered_model_aliases BEGIN SELECT RAISE(ABORT, 'aliases are frozen'); END")
+    code, _, err = promote(store, repo.path, "churn", version, "--to", "champion")
+    assert code == 2, err
+    assert err.startswith("mlrepro: error: model churn v1: cannot set alias @champion") and err.count("\n") == 1, err
+    assert aliases(store, "churn") == {}
+    assert not set(version_tags(store, "churn", version)) & TRAIL

@@ -48,6 +48,7 @@ def test_targets() -> None:
     assert resolve_target("production", stages_supported=False) == Target("alias", "production")
     assert resolve_target("@production", stages_supported=True) == Target("alias", "production")
     assert resolve_target("champion", stages_supported=True) == Target("alias", "champion")
-    for bad in ("", "@", "a b", "x/y"):
+    for bad in ("", "@", "a b", "x/y", "v3", "V12", "@v3", "latest", "@Latest", "é-ok?", "a.b", "x" * 256):
         with pytest.raises(PromoteError):
             resolve_target(bad, stages_supported=True)
+    assert resolve_target("v3-candidate", stages_supported=True) == Target("alias", "v3-candidate")

@@ -76,3 +76,29 @@ def test_damaged_and_foreign_nights_do_not_stop_the_report(store: Store, repo: R
     assert chart is not None and "11-24" in chart.text and "11-26" not in chart.text
     assert "Compared with 2026-11-24" in view.by_id("changes").text  # type: ignore[union-attr]
     assert "MLR000" in view.by_id("resolved").text  # type: ignore[union-attr]
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # Python's JSON reader gives up at about 1,000 levels
+
+
+def test_a_deeply_nested_night_is_skipped_with_a_note_on_the_page_and_on_stderr(store: Store, repo: Repo, tmp_path: Path, report) -> None:  # type: ignore[no-untyped-def]
+    history = tmp_path / "history"
+    history.mkdir()
+    good = {"schema": 1, "date": "2026-11-20", "summary": {"score": 1.0, "findings": {"error": 0}}, "findings": []}
+    (history / "2026-11-20.json").write_text(json.dumps(good))
+    (history / "2026-11-24.json").write_text(DEEP)  # an older night: only its summary is read
+    (history / "2026-11-25.json").write_text('{"schema": 1, "date": "2026-11-25", "summary": ' + DEEP + "}")
+    (history / "2026-11-26.json").write_text(json.dumps({**good, "date": "2026-11-26"})[:-2] + DEEP + "]}")  # the latest: read in full
+    store.good_run(repo)
+    result = report(repo.path, "--history", str(history), uri=store.uri)
+    assert result.code == 0, result.err
+    view = parse(result.html)
+    note = view.by_id("history-skipped")
+    assert note is not None, "the page says which nights it left out"
+    for name in ("2026-11-24.json", "2026-11-25.json", "2026-11-26.json"):
+        assert name in note.text
+        assert f"mlrepro: warning: history: skipped {name}: " in result.err
+    assert "2026-11-20" not in note.text
+    assert result.err.count("\n") == 3 and "Traceback" not in result.err
+    # The newest readable night is the one the page compares with.
+    assert "Compared with 2026-11-20" in view.by_id("changes").text  # type: ignore[union-attr]

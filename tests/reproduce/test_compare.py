@@ -178,6 +178,18 @@ def test_empty_original_is_said_so() -> None:
     assert any("no metrics" in n for n in result.notes)
 
 
+@pytest.mark.parametrize(
+    ("original", "reproduced"),
+    [({}, {"acc": 1.0}), ({"fit_time": 1.0}, {"fit_time": 2.0}), ({"fit_time": 1.0}, {"fit_time": 1.0, "acc": 0.5})],
+)
+def test_nothing_compared_is_its_own_verdict_never_identical(original: dict[str, float], reproduced: dict[str, float]) -> None:
+    """No metric of the original was judged (none logged, or timing metrics only): that
+    proves nothing, so it must not read as a reproduction."""
+    result = compare_metrics(original, [reproduced])
+    assert result.verdict == "not-compared"
+    assert all(m.outcome == "extra" for m in result.metrics)
+
+
 def test_unseeded_single_reproduction_diverges_and_says_noise_is_unmeasured() -> None:
     result = compare_metrics({"acc": 0.80}, [{"acc": 0.81}], deterministic=False)
     assert result.verdict == "diverged"

@@ -103,7 +103,10 @@ def open_sources(
     repo_path: Path | None,
     artifacts: bool,
     wandb_dirs: Sequence[Path] = (),
+    writable: bool = False,
 ) -> AuditSources:
+    """``writable``: the store will be written to (reproductions, promotions); else it is
+    opened read-only."""
     wandb = _open_wandb(cwd, wandb_dirs)
     configured = settings.table.get("tracking-uri")
     uri = resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None)
@@ -111,7 +114,7 @@ def open_sources(
     if wandb is not None and uri == DEFAULT_TRACKING_URI and wandb.run_dirs and not (cwd / "mlflow.db").is_file():
         store = None  # nothing configured and no embedded store here: audit the W&B runs alone
     else:
-        store = MlflowStore.open(uri)
+        store = MlflowStore.open(uri, writable=writable)
     repo: GitRepo | LazyGitRepo | None
     if repo_path is not None:
         repo = GitRepo.open(repo_path, search_parent_directories=False)  # an explicit --repo must be one

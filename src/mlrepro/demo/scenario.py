@@ -218,4 +218,4 @@ def _reproduce(project: DemoProject, run_id: str) -> ReproResult:
     from mlrepro.reproduce.engine import reproduce_run
     from mlrepro.sources.mlflow_store import MlflowStore
 
-    return reproduce_run(MlflowStore.open(project.tracking_uri), run_id, project.root, REPRODUCTION_TIMEOUT_S, record=True)
+    return reproduce_run(MlflowStore.open(project.tracking_uri, writable=True), run_id, project.root, REPRODUCTION_TIMEOUT_S, record=True)

@@ -37,3 +37,5 @@ class NightlyReport:
     # reproductions by outcome (reproduced, diverged, failed), models_in_use
     summary: dict[str, Any]
     night: Night = field(default_factory=dict, repr=False)
+    # History files left out of the trend ("2026-11-25.json: not valid JSON ..."), for stderr.
+    skipped_history: tuple[str, ...] = ()

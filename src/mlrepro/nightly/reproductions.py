@@ -19,14 +19,14 @@ from mlrepro import tags
 from mlrepro.records import RunRecord
 
 # _tolerance_for: the same per-metric lookup (exact name, then glob) that `mlrepro reproduce` applies.
-from mlrepro.reproduce.compare import Tolerance, _tolerance_for, compare_metrics
+from mlrepro.reproduce.compare import REPRODUCED_VERDICTS, Tolerance, _tolerance_for, compare_metrics
 
-REPRODUCED = frozenset({"identical", "within-tolerance", "within-seed-noise"})
+REPRODUCED = REPRODUCED_VERDICTS  # anything else (diverged, failed, not-compared) is not reproduced
 MAX_METRICS = 12  # per chart: a run logging hundreds of metrics would drown the page
 
 
 def outcome_class(verdict: str) -> str:
-    """The summary bucket: reproduced, diverged or failed."""
+    """The summary bucket: reproduced, diverged or failed (not-compared counts as failed: it proves nothing)."""
     return "reproduced" if verdict in REPRODUCED else "diverged" if verdict == "diverged" else "failed"
 
 

@@ -219,20 +219,43 @@ def _trend_point(night: Night) -> dict[str, Any]:
         "date": str(night["date"]),
         "findings": {s: int(counts.get(s, 0)) if isinstance(counts.get(s, 0), int) else 0 for s in SEVERITIES},
         "score": float(score) if isinstance(score, (int, float)) and 0 <= score <= 1 else None,
-        "runs": summary.get("runs", 0),
+        "runs": summary.get("runs") if isinstance(summary.get("runs"), int) else 0,
     }
 
 
-def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
-    """What the template renders: this night, trends over the previous ones, and what changed
-    since the latest previous night."""
+def _scalar(value: Any) -> Any:
+    # Another version's night may hold anything where a string belongs (a nested list would
+    # even exhaust the stack when shown): only plain values reach the page.
+    return value if value is None or isinstance(value, (str, int, float)) else None
+
+
+def served_alarm(models: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The served versions (live stage or alias) that must not serve: their source run fails
+    the audit (an error-level finding) or its reproduction did not reproduce (diverged,
+    failed, nothing compared). The page shows them first, above everything else."""
+    alarm = []
+    for m in models:
+        failed_audit = m.get("run_verdict") == "error"
+        reproduction = m.get("reproduction")
+        not_reproduced = bool(reproduction) and repro.outcome_class(str(reproduction)) != "reproduced"
+        if failed_audit or not_reproduced:
+            alarm.append({**m, "failed_audit": failed_audit, "not_reproduced": not_reproduced})
+    return alarm
+
+
+def page_context(night: Night, previous: Sequence[Night], skipped_history: Sequence[str] = ()) -> dict[str, Any]:
+    """What the template renders: this night, trends over the previous ones, what changed
+    since the latest previous night, and the history files left out (``skipped_history``)."""
     nights = [*previous, night][-TREND_NIGHTS:]
     before = previous[-1] if previous else None
     new: list[dict[str, Any]] = []
     resolved: list[dict[str, Any]] = []
     if before is not None:
         # The previous night may come from another version: keep the well-formed entries, with every field the page reads.
-        earlier = [{k: f.get(k) for k in COMPACT} for f in before.get("findings", []) if isinstance(f, dict) and "code" in f and "message" in f]
+        earlier = [
+            {k: _scalar(f.get(k)) for k in COMPACT}
+            for f in before.get("findings", []) if isinstance(f, dict) and isinstance(f.get("code"), str) and isinstance(f.get("message"), str)
+        ]
         old_keys = {finding_key(f) for f in earlier}
         now_keys = {finding_key(f) for f in night["findings"]}
         new = [f for f in night["findings"] if finding_key(f) not in old_keys]
@@ -246,4 +269,6 @@ def page_context(night: Night, previous: Sequence[Night]) -> dict[str, Any]:
         "new": new[:CHANGES], "new_total": len(new),
         "resolved": resolved[:CHANGES], "resolved_total": len(resolved),
         "model_findings": night["registry_findings"], "model_findings_total": registry_total,
+        "alarm": served_alarm(night["models"]),
+        "skipped_history": list(skipped_history),
     }

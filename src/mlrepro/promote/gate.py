@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
     from mlrepro.sources.mlflow_store import MlflowStore
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+# What MLflow accepts as an alias (mlflow.utils.validation): word characters and dashes, at
+# most 255 of them, neither `latest` nor a version's own alias (`v3`), which it reserves.
+# Checked here so that a refused name is refused before anything is written.
+_ALIAS = re.compile(r"[\w-]{1,255}")
+_VERSION_ALIAS = re.compile(r"[vV]\d+")
 # A version in use without the trail is what MLR804 reports; promoting it through the gate
 # is how that finding is fixed, so it cannot also block the promotion.
 _NOT_BLOCKING = frozenset({"MLR804"})
@@ -62,6 +68,10 @@ def resolve_target(to: str, stages_supported: bool) -> Target:
     stage = next((s for s in trail.STAGES if s.lower() == value.lower()), None)
     if stage is not None and not to.strip().startswith("@"):
         return Target("stage", stage) if stages_supported else Target("alias", stage.lower())
+    if _VERSION_ALIAS.fullmatch(value) or value.lower() == "latest":
+        raise PromoteError(f"--to {to!r}: MLflow reserves that name (`latest` and `v<number>` name versions, not aliases)")
+    if not _ALIAS.fullmatch(value):
+        raise PromoteError(f"--to {to!r}: an alias is at most 255 letters, digits, underscores and dashes")
     return Target("alias", value)
 
 
@@ -181,12 +191,18 @@ def run_gate(
     result.tags = _trail_tags(result, version, request)
     result.actions = _actions(result, versions, request)
     if result.passed and not request.dry_run:
-        # The trail first: if the move then fails, a tagged version that serves nothing is harmless.
-        store.set_model_version_tags(version.name, version.version, result.tags)
+        # The move first, the trail once it is done: a trail left by a refused move would
+        # claim a promotion that never happened (and MLR804 would trust it later).
         if target.kind == "stage":
             store.transition_stage(version.name, version.version, target.name, request.archive_previous)
         else:
             store.set_model_alias(version.name, target.name, version.version)
+        from mlrepro.sources.mlflow_store import TrackingStoreError
+
+        try:
+            store.set_model_version_tags(version.name, version.version, result.tags)
+        except TrackingStoreError as exc:
+            raise PromoteError(f"{version.label} now holds {target.label}, but its trail could not be written ({exc}): promote it again to write the trail") from None
         result.applied = True
     return result
 

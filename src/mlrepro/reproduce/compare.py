@@ -19,7 +19,11 @@ from typing import Any
 
 DEFAULT_EXCLUDE: tuple[str, ...] = ("*_time", "*duration*", "*_seconds", "*timestamp*")
 
-# Verdicts from best to worst: the comparison's verdict is its worst metric's.
+# Verdicts from best to worst: the comparison's verdict is its worst metric's. With no metric
+# of the original judged it is NOT_COMPARED instead: nothing was shown to reproduce, so it
+# must never read as "identical" (every gate treats it as not reproduced).
+NOT_COMPARED = "not-compared"
+REPRODUCED_VERDICTS = frozenset({"identical", "within-tolerance", "within-seed-noise"})
 _VERDICT_RANK = {"identical": 0, "within-tolerance": 1, "within-seed-noise": 2, "diverged": 3}
 # How each metric outcome weighs on the verdict; "extra" is absent because it is a note only.
 _OUTCOME_VERDICT = {
@@ -88,7 +92,7 @@ class MetricComparison:
 
 @dataclass(frozen=True)
 class Comparison:
-    verdict: str  # identical | within-tolerance | within-seed-noise | diverged
+    verdict: str  # identical | within-tolerance | within-seed-noise | diverged | not-compared
     metrics: tuple[MetricComparison, ...]
     # min/max/mean/std per metric, only when there are several reproductions. std is the
     # sample standard deviation (statistics.stdev, n-1): the repeats are a sample of the
@@ -221,7 +225,7 @@ def compare_metrics(
         metrics.append(_compare_one(name, orig[name], values, tol, deterministic))
 
     judged = [_OUTCOME_VERDICT[m.outcome] for m in metrics if m.outcome != "extra"]
-    verdict = max(judged, key=_VERDICT_RANK.__getitem__, default="identical")
+    verdict = max(judged, key=_VERDICT_RANK.__getitem__, default=NOT_COMPARED)
     if excluded:
         notes.append("not compared (timing metrics): " + ", ".join(excluded))
     if extra := [m.name for m in metrics if m.outcome == "extra"]:

@@ -19,6 +19,8 @@ from pathlib import Path
 from mlrepro import tags as tag_names
 from mlrepro.records import RunRecord
 from mlrepro.reproduce.compare import (
+    NOT_COMPARED,
+    REPRODUCED_VERDICTS,
     Comparison,
     HistoryComparison,
     Tolerance,
@@ -53,7 +55,7 @@ class Attempt:
 @dataclass
 class ReproResult:
     run_id: str
-    verdict: str  # identical | within-tolerance | within-seed-noise | diverged | failed
+    verdict: str  # identical | within-tolerance | within-seed-noise | diverged | not-compared | failed
     plan: ReproPlan
     attempts: list[Attempt]
     comparison: Comparison | None
@@ -67,7 +69,7 @@ class ReproResult:
 
     @property
     def reproduced(self) -> bool:
-        return self.verdict in ("identical", "within-tolerance", "within-seed-noise")
+        return self.verdict in REPRODUCED_VERDICTS
 
 
 def _environment(tags: Mapping[str, str]) -> dict[str, str]:
@@ -132,6 +134,10 @@ def reproduce_run(
             verdict = comparison.verdict
         else:
             notes.append("it logged metrics before failing: they are compared above, the verdict stays failed")
+    elif not metrics_to_compare(list(original.metrics), per_metric or {}) and not any(a.execution.timed_out or a.execution.returncode != 0 for a in attempts):
+        # Neither side has a metric to judge: the run completed, and proved nothing.
+        verdict = NOT_COMPARED
+        notes.append("the original run has no metrics to compare" if not original.metrics else "the original run has no metrics to compare (timing metrics only)")
     else:
         notes.append("the re-execution logged no metrics")
     histories = None
@@ -204,7 +210,7 @@ def _history_verdict(verdict: str, histories: tuple[HistoryComparison, ...], see
     for h in off:
         what = f"diverged from step {h.first_step} ({h.original!r} -> {h.reproduced!r})" if h.outcome == "diverged" else f"{h.missing_steps} of {h.steps} steps not logged by the reproduction (first: step {h.first_step})"
         notes.append(f"history of {h.name}: {what}")
-    if verdict in ("failed", "diverged"):
+    if verdict in ("failed", "diverged", NOT_COMPARED):
         return verdict
     if off and seeded:
         return "diverged"

@@ -3,8 +3,10 @@
 The audit only reads: nothing it calls creates, updates or migrates anything in the store.
 The few writes (a reproduction run, `--record` tags; aliases, stages and version tags) are
 separate methods that only `mlrepro reproduce` and `mlrepro promote` call. MLflow's SQL
-store creates tables and a default experiment when it opens an empty database, so a SQLite
-URI must name an existing file, and we check its schema is there before MLflow touches it.
+store repairs what it opens (it creates missing tables, migrates, adds the default
+experiment), so a SQLite URI must name an existing file whose schema is complete and at the
+revision this MLflow expects, checked before MLflow touches it; and a store opened without
+``writable`` is opened read-only (SQLite's ``mode=ro``), so nothing can write to it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from mlrepro.records import Artifact, DatasetInput, ModelVersionRecord, RunRecord
 
@@ -73,13 +75,80 @@ def check_uri(uri: str) -> None:
         path = _sqlite_path(uri)
         if not path.is_file():
             raise TrackingStoreError(f"{redact(uri)}: no MLflow database at {path} (nothing to audit)")
+        tables: set[str] = set()
+        revisions: list[str] = []
+        conn = None
         try:
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-                tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "alembic_version" in tables:
+                revisions = [str(row[0]) for row in conn.execute("SELECT version_num FROM alembic_version")]
         except sqlite3.DatabaseError as exc:
             raise TrackingStoreError(f"{redact(uri)}: not a readable SQLite database: {exc}") from None
+        finally:
+            if conn is not None:
+                conn.close()
         if "runs" not in tables or "alembic_version" not in tables:
             raise TrackingStoreError(f"{redact(uri)}: {path} is not an MLflow tracking database")
+        _check_schema(uri, path, tables, revisions)
+
+
+def _expected_schema() -> tuple[frozenset[str], str | None, str]:
+    """The tables this MLflow's SQL store needs, the schema revision it expects, and its
+    version. Exactly what it would otherwise create or migrate when it opens the database.
+    Private helpers of MLflow: without them, the core tables and no revision check."""
+    import mlflow
+
+    try:
+        from mlflow.store.db import utils as db_utils  # registers every table on Base.metadata
+        from mlflow.store.db.base_sql_model import Base
+
+        return frozenset(Base.metadata.tables), str(db_utils._get_latest_schema_revision()), mlflow.__version__
+    except Exception:  # noqa: BLE001 - a future MLflow that moved them
+        return _CORE_TABLES, None, mlflow.__version__
+
+
+_CORE_TABLES = frozenset({"experiments", "runs", "tags", "params", "metrics", "latest_metrics", "registered_models", "model_versions"})
+
+
+def _check_schema(uri: str, path: Path, tables: set[str], revisions: list[str]) -> None:
+    expected, head, version = _expected_schema()
+    where = f"{redact(uri)}: {path}"
+    if len(revisions) != 1 or not revisions[0]:
+        raise TrackingStoreError(f"{where} is damaged: no schema revision in alembic_version; restore it from a backup (nothing was changed)")
+    if head is not None and revisions[0] != head:
+        raise TrackingStoreError(
+            f"{where} has schema revision {revisions[0]!r}, MLflow {version} expects {head!r}: upgrade a copy with "
+            "`mlflow db upgrade`, or use the MLflow that wrote it (nothing was changed)"
+        )
+    missing = sorted(expected - tables)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise TrackingStoreError(f"{where} is damaged: missing tables: {shown}; restore it from a backup (nothing was changed)")
+
+
+def _read_only_uri(uri: str) -> str:
+    """The SQLAlchemy URI that opens a SQLite store read-only: SQLite's ``file:`` URI form with
+    ``mode=ro``. The path is percent-encoded whole (slashes too): MLflow creates the parent
+    directories of whatever follows ``sqlite:///``, and an encoded path has no parent to make."""
+    if not uri.startswith("sqlite:"):
+        return uri
+    path = _sqlite_path(uri)
+    if str(path) == ":memory:":
+        return uri
+    query = [(k, v) for k, v in parse_qsl(uri.split("?", 1)[1] if "?" in uri else "", keep_blank_values=True) if k not in ("mode", "uri")]
+    return f"sqlite:///file:{quote(str(path.resolve()), safe='')}?" + urlencode([("mode", "ro"), ("uri", "true"), *query])
+
+
+class _DropReportedErrors(logging.Filter):
+    """MLflow's SQL store logs a traceback for every database error before raising it; we
+    report the error in one line (the traceback is for ``-v``), so the log record goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and str(record.msg).startswith("SQLAlchemy database error"))
+
+
+_DROP_REPORTED = _DropReportedErrors()
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -124,8 +193,11 @@ class MlflowStore:
         self._client = client
 
     @classmethod
-    def open(cls, uri: str, http_timeout: int = 15) -> MlflowStore:
+    def open(cls, uri: str, http_timeout: int = 15, writable: bool = False) -> MlflowStore:
+        """``writable``: for the commands that log runs, tags or registry moves; every other
+        use opens a SQLite store read-only."""
         check_uri(uri)
+        client_uri = uri if writable else _read_only_uri(uri)
         if uri.startswith(("http://", "https://")):
             # MLflow's REST client retries for minutes by default; an audit should fail fast.
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -133,7 +205,8 @@ class MlflowStore:
         try:
             from mlflow import MlflowClient
 
-            client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # a SQL store connects here
+            logging.getLogger("mlflow.store.db.utils").addFilter(_DROP_REPORTED)
+            client = MlflowClient(tracking_uri=client_uri, registry_uri=client_uri)  # a SQL store connects here
             if uri.startswith(("http://", "https://")):
                 client.search_experiments(max_results=1)  # a REST client connects lazily: probe it
         except Exception as exc:  # MlflowException, requests' errors, SQLAlchemy's: all "unreachable"
@@ -409,7 +482,9 @@ def _quote(value: str) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # SQLAlchemy puts "(raised as a result of Query-invoked autoflush; ...)" before the cause.
+    lines = [line for line in str(exc).strip().splitlines() if line.strip() and not line.startswith("(raised as a result of")]
+    text = lines[0] if lines else type(exc).__name__
     # Messages embed whole request URLs ("API request to http://user:pw@host/... failed"),
     # which redact() cannot parse out of a sentence; and redact before cutting, or the cut
     # could leave half a password without its "@".

@@ -49,3 +49,39 @@ def test_reproduce_needs_a_git_repository(tmp_path: Path, store: Store, capsys: 
     code, findings = audit_json(store, outside, "--reproduce", *SELECT)
     assert (code, findings) == (2, [])
     assert "--reproduce needs the runs' git repository" in capsys.readouterr().err
+
+
+NOTHING_TO_COMPARE = """\
+import mlflow
+
+with mlflow.start_run():
+    mlflow.log_param("seed", 7)
+    mlflow.log_metric("fit_time", 0.5)
+"""
+
+
+def test_a_re_execution_with_nothing_to_compare_is_not_a_reproduction(tmp_path: Path, store: Store) -> None:
+    """It ran and logged, but the original has no metric to judge (a timing metric only):
+    MLR902, not a pass."""
+    from audit_helpers import init_repo
+    from training_helpers import run_training
+
+    repo = init_repo(tmp_path, {"train.py": NOTHING_TO_COMPARE, ".gitignore": "mlruns/\nmlartifacts/\n", "pyproject.toml": "[tool.mlrepro]\n"})
+    run_id = run_training(store, repo)
+    code, findings = audit_json(store, repo.path, "--reproduce", *SELECT)
+    assert code == 1
+    assert codes_by_run(findings) == {run_id: {"MLR701", "MLR902"}}
+    [failed] = findings_of(findings, "MLR902")
+    assert "nothing was compared" in failed["message"] and "no metrics to compare" in failed["message"]
+
+
+def test_a_recorded_not_compared_verdict_is_reported_by_a_plain_audit(tmp_path: Path, store: Store) -> None:
+    run_id = store.run(name="no-metrics", tags={
+        "mlrepro.reproduced.verdict": "not-compared", "mlrepro.reproduced.run_ids": "f" * 32,
+        "mlrepro.reproduced.date": "2026-11-30T03:00:00+00:00",
+    })
+    code, findings = audit_json(store, tmp_path, "--select", "MLR902")
+    assert code == 1
+    [finding] = findings
+    assert finding["run_id"] == run_id
+    assert finding["message"].startswith("re-executed at its commit, nothing was compared: `mlrepro reproduce --record` on 2026-11-30")

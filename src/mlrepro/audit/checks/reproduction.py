@@ -65,18 +65,31 @@ def reproduction_diverged(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
     yield message
 
 
+# The verdict ``mlrepro reproduce`` gives when the original run has no metric to judge: the
+# re-execution proved nothing, so it is a failed reproduction, never a pass.
+_NOT_COMPARED = "not-compared"
+
+
 @run_check
 def reproduction_failed(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
-    """MLR902: the re-execution did not complete (could not start, non-zero exit, timeout, no metrics)."""
+    """MLR902: the re-execution did not complete (could not start, non-zero exit, timeout, no
+    metrics), or left nothing to compare."""
     result = ctx.reproductions.get(run.run_id)
     if result is None:
         if (recorded := _recorded(run, "failed")) is not None:
             yield f"re-executed at its commit, the run did not reproduce: {recorded}; run `mlrepro reproduce {run.run_id}` for the log"
+        elif (recorded := _recorded(run, _NOT_COMPARED)) is not None:
+            yield f"re-executed at its commit, nothing was compared: {recorded}; the run logged no metric to judge a reproduction by"
         return
-    if getattr(result, "verdict", None) != "failed":
+    verdict = getattr(result, "verdict", None)
+    if verdict not in ("failed", _NOT_COMPARED):
         return
     notes = list(getattr(result, "notes", None) or ())
     reasons = [n for n in notes if not n.startswith(("PYTHONHASHSEED", "thread settings"))][:_MAX_ITEMS] or notes[:1]
+    if verdict == _NOT_COMPARED:
+        reasons = [n for n in reasons if "no metrics to compare" in n] or reasons
+        yield "re-executed at its commit, nothing was compared" + _ids(result) + (": " + "; ".join(reasons) if reasons else "")
+        return
     message = "re-executed at its commit, the run did not reproduce" + _ids(result)
     if reasons:
         message += ": " + "; ".join(reasons)
