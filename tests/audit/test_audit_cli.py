@@ -248,10 +248,10 @@ def test_text_groups_findings_under_their_run(store: Store, repo: Repo) -> None:
         f"model churn version {version} (run {second})",
         f"  MLR801 served as alias @champion, but its source run {second} fails MLR501: the model in use cannot be rebuilt from what was recorded",
         f"run {first} ('baseline', experiment 'churn', started {STARTED})",
-        "  MLR501 no git commit recorded (`mlflow.source.git.commit`): the code that produced this run cannot be found",
+        "  MLR501 no git commit recorded (`mlrepro.git.commit` or `mlflow.source.git.commit`): the code that produced this run cannot be found",
         "  MLR701 required tag missing or empty: team",
         f"run {second} ('tuned', experiment 'churn', started 2023-11-14T22:13:21+00:00)",
-        "  MLR501 no git commit recorded (`mlflow.source.git.commit`): the code that produced this run cannot be found",
+        "  MLR501 no git commit recorded (`mlrepro.git.commit` or `mlflow.source.git.commit`): the code that produced this run cannot be found",
         "Found 4 findings.",
     ]
 
