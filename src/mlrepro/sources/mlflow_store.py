@@ -12,15 +12,15 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote
 
+from mlrepro import redaction
 from mlrepro.records import Artifact, DatasetInput, ModelVersionRecord, RunRecord
 
 PAGE_SIZE = 50_000  # search_runs' own maximum: one page per 50k runs
@@ -33,19 +33,9 @@ class TrackingStoreError(Exception):
 
 
 def redact(uri: str) -> str:
-    """Hide credentials in a URI (``https://user:token@host`` -> ``https://***@host``)."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return re.sub(r"//[^/@]*@", "//***@", uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    query = re.sub(r"(?i)((?:password|token|secret|key)=)[^&]*", r"\1***", parts.query)
-    if parts.netloc == urlsplit(uri).netloc and query == parts.query:
-        return uri  # urlunsplit rewrites "sqlite:////abs.db" as "sqlite://abs.db": only rebuild what we hid
-    return urlunsplit(parts._replace(query=query))
+    """Hide credentials in a URI or a message (``https://user:token@host`` -> ``https://***@host``):
+    :func:`mlrepro.redaction.redact`, the one redactor, under the name the adapters know."""
+    return redaction.redact(uri)
 
 
 def resolve_tracking_uri(cli: str | None, configured: str | None) -> str:
@@ -125,6 +115,7 @@ class MlflowStore:
 
     @classmethod
     def open(cls, uri: str, http_timeout: int = 15) -> MlflowStore:
+        redaction.remember_uri(uri)  # its password may show up alone, in MLflow's messages or a child's log
         check_uri(uri)
         if uri.startswith(("http://", "https://")):
             # MLflow's REST client retries for minutes by default; an audit should fail fast.
@@ -410,8 +401,6 @@ def _quote(value: str) -> str:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    # Messages embed whole request URLs ("API request to http://user:pw@host/... failed"),
-    # which redact() cannot parse out of a sentence; and redact before cutting, or the cut
-    # could leave half a password without its "@".
-    text = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@", r"\1***@", text)
+    # Messages embed whole request URLs ("API request to http://user:pw@host/... failed"):
+    # redact before cutting, or the cut could leave half a password without its "@".
     return redact(text)[:300]
