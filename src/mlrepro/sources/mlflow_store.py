@@ -43,6 +43,31 @@ def resolve_tracking_uri(cli: str | None, configured: str | None) -> str:
     return cli or os.environ.get("MLFLOW_TRACKING_URI") or configured or DEFAULT_TRACKING_URI
 
 
+def absolute_uri(uri: str, cwd: Path | None = None) -> str:
+    """``uri`` naming the same store from any directory: a relative SQLite path, ``file:`` URI
+    or plain path is resolved against ``cwd`` (default: the current directory), as MLflow would
+    here. Children run elsewhere (a reproduction in a temporary worktree, where
+    ``sqlite:///mlflow.db`` is a new, empty database), and ``--incremental`` state is keyed by
+    the store, not by its spelling. Other URIs (servers, databases) come back unchanged."""
+    base = cwd or Path.cwd()
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    if scheme == "sqlite" and uri.startswith("sqlite:///"):
+        rest = uri[len("sqlite:///") :]
+        path, sep, query = rest.partition("?")
+        if not path or path.startswith("/") or path == ":memory:":
+            return uri
+        return f"sqlite:///{(base / unquote(path)).resolve()}{sep}{query}"
+    if scheme == "file":
+        rest = uri[len("file:") :]
+        if rest.startswith("//"):
+            return uri  # file:///abs (or a host): already absolute
+        path, sep, query = rest.partition("?")
+        return (base / unquote(path)).resolve().as_uri() + sep + query
+    if scheme == "" or (len(scheme) == 1 and os.name == "nt"):  # a plain path (or C:\...)
+        return str((base / uri).resolve()) if uri else uri
+    return uri
+
+
 def _sqlite_path(uri: str) -> Path:
     path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else uri[len("sqlite://") :]
     path = path.split("?", 1)[0]  # SQLAlchemy options (and sometimes credentials) follow the path
@@ -116,6 +141,7 @@ class MlflowStore:
     @classmethod
     def open(cls, uri: str, http_timeout: int = 15) -> MlflowStore:
         redaction.remember_uri(uri)  # its password may show up alone, in MLflow's messages or a child's log
+        uri = absolute_uri(uri)  # children and the --incremental state must name this store, wherever they run
         check_uri(uri)
         if uri.startswith(("http://", "https://")):
             # MLflow's REST client retries for minutes by default; an audit should fail fast.
