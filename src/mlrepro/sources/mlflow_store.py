@@ -63,8 +63,8 @@ def absolute_uri(uri: str, cwd: Path | None = None) -> str:
             return uri  # file:///abs (or a host): already absolute
         path, sep, query = rest.partition("?")
         return (base / unquote(path)).resolve().as_uri() + sep + query
-    if scheme == "" or (len(scheme) == 1 and os.name == "nt"):  # a plain path (or C:\...)
-        return str((base / uri).resolve()) if uri else uri
+    if uri and not uri.lower().startswith("databricks") and (scheme == "" or (len(scheme) == 1 and os.name == "nt")):
+        return str((base / uri).resolve())  # a plain path (or C:\...); "databricks" alone is a URI
     return uri
 
 
