@@ -55,3 +55,17 @@ def test_redaction_is_idempotent_and_leaves_clean_text_alone() -> None:
     assert redact(text, environ=ENV) == text
     once = redact("http://u:p@h token=abc", environ=ENV)
     assert redact(once, environ=ENV) == once == "http://***@h token=***"
+
+
+def test_capture_errors_kept_in_tags_are_redacted() -> None:
+    # mlrepro.capture_error lives on the tracking server for anyone to read.
+    import warnings
+
+    from mlrepro.capture import collect, guarded
+
+    failure = ConnectionError("API request to https://ci:tagged-pw-42@mlflow.example.com/api failed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kept = [guarded._capture_error(failure, "the tags"), collect._error("git", failure)]
+    for text in kept:
+        assert "tagged-pw-42" not in text and "https://***@mlflow.example.com/api" in text
