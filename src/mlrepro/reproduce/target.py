@@ -61,8 +61,8 @@ class MlflowTarget:
         if plan.source == "mlproject":
             # `mlflow run` logs the params in its launcher, not in the training code: so do we.
             self.store.log_params(new_id, dict(original.params))
-        # store.uri is absolute (MlflowStore.open): the child runs in a temporary worktree.
-        env = {"MLFLOW_TRACKING_URI": self.store.uri, "MLFLOW_RUN_ID": new_id}
+        # The child runs in a temporary worktree, where `sqlite:///mlflow.db` is another database.
+        env = {"MLFLOW_TRACKING_URI": absolute_uri(self.store.uri), "MLFLOW_RUN_ID": new_id}
         registry = os.environ.get("MLFLOW_REGISTRY_URI")
         if registry:
             env["MLFLOW_REGISTRY_URI"] = absolute_uri(registry)
