@@ -29,7 +29,8 @@ ENV = {
         ("GET /api?token=abc&page=2 and password=hunter22;", "GET /api?token=***&page=2 and password=***;"),
         ("MLFLOW_TRACKING_TOKEN=xyz-1 X-Amz-Security-Token=FQoG X-Amz-Signature=9f8e", "MLFLOW_TRACKING_TOKEN=*** X-Amz-Security-Token=*** X-Amz-Signature=***"),
         ('{"a":"http://x","who":"a@b.org"}', '{"a":"http://x","who":"a@b.org"}'),  # never across a JSON string
-        ("n_tokens=512 lr=0.1 sqlite:////var/lib/mlflow.db file:///srv/mlruns", "n_tokens=512 lr=0.1 sqlite:////var/lib/mlflow.db file:///srv/mlruns"),
+        ("n_tokens=512 Philox(key=12345) sqlite:////var/lib/mlflow.db file:///srv/mlruns", "n_tokens=512 Philox(key=12345) sqlite:////var/lib/mlflow.db file:///srv/mlruns"),
+        ("aws_secret_key=AbC1 api-key=xyz2 ?apikey=q3", "aws_secret_key=*** api-key=*** ?apikey=***"),
     ],
 )
 def test_credentials_in_text(text: str, shown: str) -> None:

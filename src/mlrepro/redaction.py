@@ -49,8 +49,9 @@ MIN_SECRET_LENGTH = 4
 # userinfo ends at the first "@" before the host; it never holds "/", "?", "@", quotes, spaces or
 # brackets unescaped. Stopping at a quote or a backslash keeps a JSON or HTML document intact.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?@\"<>\\\[\]{}|^`]+@")
+# Not a bare `key=`: code quoted in a lint message (`Philox(key=12345)`) is no secret.
 _PAIR = re.compile(
-    r"(?i)(?<![a-z0-9])((?:[a-z0-9]+[_.-])*(?:password|passwd|pwd|token|secret|api_?key|access_?key|key|signature|sig)=)"
+    r"(?i)(?<![a-z0-9])((?:[a-z0-9]+[_.-])*(?:password|passwd|pwd|token|secret|(?:api|access|secret|private)[_-]?key|signature|sig)=)"
     r"[^\s&\"'<>\\,;]+"
 )
 
