@@ -26,7 +26,7 @@ class UsageFailure(click.ClickException):
     exit_code = EXIT_ERROR
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"mlrepro: error: {self.format_message()}", err=True)
+        _error(f"mlrepro: error: {self.format_message()}")
 
 
 class FiniteFloat(click.FloatRange):
@@ -71,11 +71,22 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def _emit(text: str, output: Path | None) -> None:
+    """Every result a command shows or writes leaves through here (errors through :func:`_error`)."""
+    from mlrepro.redaction import redact
+
+    text = redact(text)
     if output is None:
         click.echo(text, nl=False)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
+
+
+def _error(line: str) -> None:
+    """One error line on stderr; a message may quote a tracking URI or a tag value."""
+    from mlrepro.redaction import redact
+
+    click.echo(redact(line), err=True)
 
 
 def selection_options(func: F) -> F:
@@ -487,14 +498,14 @@ def _guard(run: Callable[[], int], verbose: bool) -> int:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"mlrepro: error: {exc}", err=True)
+        _error(f"mlrepro: error: {exc}")
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the last line of defence must catch everything
         if verbose:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"mlrepro: internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", err=True)
+        _error(f"mlrepro: internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
         return EXIT_ERROR
 
 

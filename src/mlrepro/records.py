@@ -52,7 +52,10 @@ class RunRecord:
 
     @property
     def git_commit(self) -> str | None:
-        return self.tags.get("mlflow.source.git.commit") or None
+        """The recorded commit as written, from either commit tag (see ``run_commit``)."""
+        from mlrepro.run_commit import recorded_commit
+
+        return recorded_commit(self.tags)
 
     @property
     def source_name(self) -> str | None:

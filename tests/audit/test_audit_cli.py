@@ -220,6 +220,25 @@ def test_redact(uri: str, shown: str) -> None:
     assert redact(uri) == shown
 
 
+@pytest.mark.parametrize(
+    ("uri", "absolute"),
+    [
+        ("sqlite:///mlflow.db", "sqlite:///{cwd}/mlflow.db"),
+        ("sqlite:///./stores/../mlflow.db?mode=ro", "sqlite:///{cwd}/mlflow.db?mode=ro"),
+        ("sqlite:////var/lib/mlflow.db", "sqlite:////var/lib/mlflow.db"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        ("file:mlruns", "file://{cwd}/mlruns"),
+        ("file:///srv/mlruns", "file:///srv/mlruns"),
+        ("mlruns", "{cwd}/mlruns"),
+        ("http://u:p@127.0.0.1:5000", "http://u:p@127.0.0.1:5000"),
+        ("postgresql://db/mlflow", "postgresql://db/mlflow"),
+        ("databricks", "databricks"),
+    ],
+)
+def test_store_uris_are_made_absolute_before_anyone_else_reads_them(uri: str, absolute: str, tmp_path: Path) -> None:
+    assert mlflow_store.absolute_uri(uri, tmp_path) == absolute.format(cwd=tmp_path.resolve())
+
+
 def test_error_texts_are_redacted_wherever_the_url_sits() -> None:
     exc = ConnectionError("API request to http://u:s3cret@127.0.0.1:1/api/2.0/mlflow/experiments/search failed " + "x" * 400)
     text = mlflow_store._short(exc)
@@ -248,10 +267,10 @@ def test_text_groups_findings_under_their_run(store: Store, repo: Repo) -> None:
         f"model churn version {version} (run {second})",
         f"  MLR801 served as alias @champion, but its source run {second} fails MLR501: the model in use cannot be rebuilt from what was recorded",
         f"run {first} ('baseline', experiment 'churn', started {STARTED})",
-        "  MLR501 no git commit recorded (`mlflow.source.git.commit`): the code that produced this run cannot be found",
+        "  MLR501 no git commit recorded (`mlrepro.git.commit` or `mlflow.source.git.commit`): the code that produced this run cannot be found",
         "  MLR701 required tag missing or empty: team",
         f"run {second} ('tuned', experiment 'churn', started 2023-11-14T22:13:21+00:00)",
-        "  MLR501 no git commit recorded (`mlflow.source.git.commit`): the code that produced this run cannot be found",
+        "  MLR501 no git commit recorded (`mlrepro.git.commit` or `mlflow.source.git.commit`): the code that produced this run cannot be found",
         "Found 4 findings.",
     ]
 

@@ -174,3 +174,15 @@ def test_missing_packages_are_named_with_the_extra_to_install() -> None:
 
     assert missing_packages() == []  # the test extra includes the demo extra
     assert missing_packages({**REQUIREMENTS, "mlrepro_no_such_module": "no-such-package"}) == ["no-such-package"]
+
+
+def test_the_demos_next_step_reproduces_from_its_directory(demo: Demo) -> None:
+    # Last in this file: it adds a reproduction run to the store the tests above count.
+    # The demo ends with "cd there and try `mlrepro reproduce RUN_ID`": MLflow's default store,
+    # the relative `sqlite:///mlflow.db`, which names an empty database in the temporary worktree.
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", demo.runs["good"], "--output-format", "json"],
+        cwd=demo.root, env=demo_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert json.loads(done.stdout)["verdict"] == "identical"

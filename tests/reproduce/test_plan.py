@@ -196,8 +196,19 @@ def test_no_commit_or_unknown_commit(tmp_path: Path) -> None:
         make_plan(record({"mlrepro.command": '["train.py"]'}), repo.path)
     with pytest.raises(PlanError, match="not in the repository"):
         make_plan(record({"mlflow.source.git.commit": "1" * 40, "mlrepro.command": '["train.py"]'}), repo.path)
-    with pytest.raises(PlanError, match="not in the repository"):
+    with pytest.raises(PlanError, match="not a commit hash"):
         make_plan(record({"mlflow.source.git.commit": "--all", "mlrepro.command": '["train.py"]'}), repo.path)
+
+
+def test_the_commit_is_read_as_the_audit_reads_it(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path, {"train.py": ECHO})
+    head = git(repo.path, "rev-parse", "HEAD")
+    # A branch name is MLR502 in the audit: checking out whatever `main` is today is not the run's code.
+    with pytest.raises(PlanError, match="'main' is not a commit hash"):
+        make_plan(record({"mlflow.source.git.commit": "main", "mlrepro.command": '["train.py"]'}), repo.path)
+    # A blank capture tag records nothing (the audit does not call it MLR502): MLflow's tag is read.
+    plan = make_plan(record({"mlrepro.git.commit": " ", "mlflow.source.git.commit": head, "mlrepro.command": '["train.py"]'}), repo.path)
+    assert plan.commit == head
 
 
 # --- environment ---------------------------------------------------------------------------

@@ -147,3 +147,22 @@ def test_unusable_input_exits_2(tmp_path: Path, store: Store) -> None:
     bare = store.run(name="no-command")  # created by the client: no commit, no command
     code, _, stderr = reproduce(store, repo, bare)
     assert code == 2 and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_relative_sqlite_uri_reproduces_from_the_project_directory(tmp_path: Path, mlflow_template: Path) -> None:
+    # MLflow's default store, `sqlite:///mlflow.db`, as the demo and most projects use it: the
+    # re-execution runs in a temporary worktree, where that text names another (empty) database.
+    import shutil
+
+    from mlflow import MlflowClient
+
+    repo = init_repo(tmp_path, {"train.py": TRAIN.format(seed="7", after="pass"), ".gitignore": "mlruns/\nmlartifacts/\nmlflow.db\n", "pyproject.toml": "[tool.mlrepro]\n"})
+    database = repo.path / "mlflow.db"
+    shutil.copy(mlflow_template, database)
+    store = Store("sqlite:///mlflow.db", database, repo.path / "mlruns", MlflowClient(tracking_uri=f"sqlite:///{database}"))
+    run_id = train(store, repo)
+    code, result, err = reproduce(store, repo, run_id)
+    assert (code, result.get("verdict")) == (0, "identical"), (result, err)
+    [new_id] = result["reproduction_run_ids"]
+    assert store.client.get_run(new_id).data.metrics == store.client.get_run(run_id).data.metrics
+    assert len(worktrees(repo)) == 1

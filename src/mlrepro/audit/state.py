@@ -5,7 +5,7 @@ runs started since, runs ended since, and runs still RUNNING (they may have died
 Tags edited on an old run stay invisible to this, which is why a periodic full audit is still
 needed; the README says so.
 
-One small JSON file per store, named by a hash of the redacted tracking URI, in the user's
+One small JSON file per store, named by a hash of its redacted, absolute tracking URI, in the user's
 cache directory (``$MLREPRO_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlrepro``, else
 ``~/.cache/mlrepro``). Never in the tracking store: the audit is read-only there.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlrepro.sources.mlflow_store import redact
+from mlrepro.sources.mlflow_store import absolute_uri, redact
 
 
 def cache_dir() -> Path:
@@ -36,7 +36,8 @@ class AuditState:
 
 
 def _path(uri: str, directory: Path) -> Path:
-    key = hashlib.sha256(redact(uri).encode("utf-8")).hexdigest()[:16]
+    # By the store, not by its spelling: `sqlite:///mlflow.db` in two projects is two stores.
+    key = hashlib.sha256(redact(absolute_uri(uri)).encode("utf-8")).hexdigest()[:16]
     return directory / f"audit-{key}.json"
 
 

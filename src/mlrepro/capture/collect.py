@@ -171,7 +171,9 @@ def collect_tags(
 
 
 def _error(part: str, exc: Exception) -> str:
-    return f"{part}: {type(exc).__name__}: {exc}"
+    from mlrepro.redaction import redact
+
+    return redact(f"{part}: {type(exc).__name__}: {exc}")  # a git remote URL may carry a token
 
 
 def uncommitted_patch(cwd: Path | None = None) -> bytes | None:

@@ -241,8 +241,12 @@ def _experiment_id(name: str | None) -> str | None:
 def _capture_error(exc: BaseException, what: str) -> str:
     from mlrepro.capture.collect import CaptureWarning
 
-    warnings.warn(f"mlrepro could not capture {what}: {type(exc).__name__}: {exc}", CaptureWarning, stacklevel=4)
-    return f"{what}: {type(exc).__name__}: {exc}"[:_MAX_TAG]
+    from mlrepro.redaction import redact
+
+    # Kept in a tag on a shared server: an MLflow error quotes the tracking URI, password included.
+    message = redact(f"{type(exc).__name__}: {exc}")
+    warnings.warn(f"mlrepro could not capture {what}: {message}", CaptureWarning, stacklevel=4)
+    return f"{what}: {message}"[:_MAX_TAG]
 
 
 def _log_bytes(run_id: str, data: bytes, artifact: str) -> None:

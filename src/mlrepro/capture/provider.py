@@ -41,7 +41,9 @@ class _Capture:
 
             tags = collect_tags()
         except Exception as exc:  # a training run must start whatever happens here
-            message = f"{type(exc).__name__}: {exc}"[:8000]
+            from mlrepro.redaction import redact
+
+            message = redact(f"{type(exc).__name__}: {exc}")[:8000]
             _warn(f"mlrepro could not capture the run context: {message}", UserWarning)
             return {ERROR_TAG: message}
         if ERROR_TAG in tags:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mlrepro import __version__
 from mlrepro.findings import Finding, RunRef
+from mlrepro.redaction import redact
 from mlrepro.registry import Rule
 
 FORMATS = ("text", "json", "sarif", "github", "junit")
@@ -51,4 +52,4 @@ def render(fmt: str, report: Report) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown output format {fmt!r} (expected one of: {', '.join(FORMATS)})")
     module = importlib.import_module(f"mlrepro.formatters.{fmt}_format")
-    return module.render(report)  # type: ignore[no-any-return]
+    return redact(module.render(report))  # messages quote tag values, URIs and log lines

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlrepro.redaction import redact
+
 TEMPLATE = "report.html.j2"
 
 
@@ -47,9 +49,9 @@ def render_page(context: dict[str, Any]) -> str:
     env.filters["percent"] = _percent
     env.filters["short"] = _short
     trend = context["trend"]
-    return env.get_template(TEMPLATE).render(
+    return redact(env.get_template(TEMPLATE).render(
         **context,
         findings_chart=charts.findings_trend(trend),
         score_chart=charts.score_trend(trend),
         repro_charts=[charts.reproduction_chart(r["metrics"]) for r in context["night"]["reproductions"]],
-    )
+    ))

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from mlrepro.nightly.model import Night
+from mlrepro.redaction import redact
 
 _NAME = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
 
@@ -28,7 +29,7 @@ def save_night(history: Path, night: Night) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             # Insertion order, not sorted keys: the header and the summary come first, which lets
             # read_summary() read the older nights' summaries from the first bytes of the file.
-            json.dump(night, handle, separators=(",", ":"))
+            handle.write(redact(json.dumps(night, separators=(",", ":"))))
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a history folder is shared like any report
         os.replace(tmp, target)
     except BaseException:

@@ -30,12 +30,12 @@ from typing import Any
 
 from mlrepro import tags as tag_names
 from mlrepro.records import RunRecord
+from mlrepro.run_commit import is_commit_hash
 
 ENTRY_POINT_TAG = tag_names.MLFLOW_ENTRY_POINT
 SOURCE_NAME_TAG = tag_names.MLFLOW_SOURCE_NAME
 COMMAND_TAG = tag_names.COMMAND
 GIT_CWD_TAG = tag_names.GIT_CWD
-COMMIT_TAGS = (tag_names.GIT_COMMIT, tag_names.MLFLOW_COMMIT)
 HASH_SEED_TAG = tag_names.HASH_SEED
 SEED_TAG = tag_names.SEED
 THREADS_TAG = tag_names.THREADS
@@ -84,9 +84,12 @@ def make_plan(run: RunRecord, repo_root: Path) -> ReproPlan:
 
     tags = run.tags
     root = _toplevel(repo_root)
-    recorded = next((tags[name] for name in COMMIT_TAGS if tags.get(name)), None)
+    recorded = run.git_commit  # the audit's reader: MLR501/MLR502 judge the same value
     if recorded is None:
         raise PlanError(f"{run.label}: no git commit recorded (no mlrepro.git.commit or mlflow.source.git.commit tag)")
+    if not is_commit_hash(recorded):
+        # A branch or tag name would check out what it names today, not the code that ran.
+        raise PlanError(f"{run.label}: recorded git commit {recorded[:60]!r} is not a commit hash: no checkout can give back the code of this run")
     commit = _resolve(root, recorded)
     if commit is None:
         raise PlanError(f"{run.label}: commit {recorded} is not in the repository at {root} (fetch it, or run from the repository the run came from)")

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from mlrepro.redaction import redact
+
 TAIL_LINES = 60
 TAIL_BYTES = 20_000
 KILL_GRACE_S = 5.0
@@ -99,7 +101,9 @@ def execute(
             if _group_alive(pgid):
                 _stop_group(proc, pgid, kill_grace_s)
         duration = time.monotonic() - started
-        tail = _read_tail(log)
+        # Training code prints what it pleases (MLflow: "View run at <tracking URI>", password
+        # included): hide it here, and every result, finding and report built on it is clean.
+        tail = redact(_read_tail(log))
     return Execution(
         returncode=None if timed_out else proc.returncode,
         timed_out=timed_out,

@@ -9,6 +9,7 @@ the same way for every target.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +18,7 @@ from mlrepro import tags as tag_names
 from mlrepro.records import RunRecord
 from mlrepro.reproduce.plan import ReproPlan, make_plan
 from mlrepro.reproduce.runner import Execution
-from mlrepro.sources.mlflow_store import MlflowStore
+from mlrepro.sources.mlflow_store import MlflowStore, absolute_uri
 
 REPRODUCES_TAG = tag_names.REPRODUCES
 
@@ -60,7 +61,12 @@ class MlflowTarget:
         if plan.source == "mlproject":
             # `mlflow run` logs the params in its launcher, not in the training code: so do we.
             self.store.log_params(new_id, dict(original.params))
-        return new_id, {"MLFLOW_TRACKING_URI": self.store.uri, "MLFLOW_RUN_ID": new_id}
+        # The child runs in a temporary worktree, where `sqlite:///mlflow.db` is another database.
+        env = {"MLFLOW_TRACKING_URI": absolute_uri(self.store.uri), "MLFLOW_RUN_ID": new_id}
+        registry = os.environ.get("MLFLOW_REGISTRY_URI")
+        if registry:
+            env["MLFLOW_REGISTRY_URI"] = absolute_uri(registry)
+        return new_id, env
 
     def finish(self, run_id: str, execution: Execution) -> RunRecord | None:
         failed = execution.timed_out or execution.returncode != 0

@@ -14,15 +14,15 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
+from mlrepro import redaction
 from mlrepro.records import Artifact, DatasetInput, ModelVersionRecord, RunRecord
 
 PAGE_SIZE = 50_000  # search_runs' own maximum: one page per 50k runs
@@ -35,24 +35,39 @@ class TrackingStoreError(Exception):
 
 
 def redact(uri: str) -> str:
-    """Hide credentials in a URI (``https://user:token@host`` -> ``https://***@host``)."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return re.sub(r"//[^/@]*@", "//***@", uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    query = re.sub(r"(?i)((?:password|token|secret|key)=)[^&]*", r"\1***", parts.query)
-    if parts.netloc == urlsplit(uri).netloc and query == parts.query:
-        return uri  # urlunsplit rewrites "sqlite:////abs.db" as "sqlite://abs.db": only rebuild what we hid
-    return urlunsplit(parts._replace(query=query))
+    """Hide credentials in a URI or a message (``https://user:token@host`` -> ``https://***@host``):
+    :func:`mlrepro.redaction.redact`, the one redactor, under the name the adapters know."""
+    return redaction.redact(uri)
 
 
 def resolve_tracking_uri(cli: str | None, configured: str | None) -> str:
     """``--tracking-uri`` > ``MLFLOW_TRACKING_URI`` > ``[tool.mlrepro] tracking-uri`` > the embedded default."""
     return cli or os.environ.get("MLFLOW_TRACKING_URI") or configured or DEFAULT_TRACKING_URI
+
+
+def absolute_uri(uri: str, cwd: Path | None = None) -> str:
+    """``uri`` naming the same store from any directory: a relative SQLite path, ``file:`` URI
+    or plain path is resolved against ``cwd`` (default: the current directory), as MLflow would
+    here. Children run elsewhere (a reproduction in a temporary worktree, where
+    ``sqlite:///mlflow.db`` is a new, empty database), and ``--incremental`` state is keyed by
+    the store, not by its spelling. Other URIs (servers, databases) come back unchanged."""
+    base = cwd or Path.cwd()
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    if scheme == "sqlite" and uri.startswith("sqlite:///"):
+        rest = uri[len("sqlite:///") :]
+        path, sep, query = rest.partition("?")
+        if not path or path.startswith("/") or path == ":memory:":
+            return uri
+        return f"sqlite:///{(base / unquote(path)).resolve()}{sep}{query}"
+    if scheme == "file":
+        rest = uri[len("file:") :]
+        if rest.startswith("//"):
+            return uri  # file:///abs (or a host): already absolute
+        path, sep, query = rest.partition("?")
+        return (base / unquote(path)).resolve().as_uri() + sep + query
+    if uri and not uri.lower().startswith("databricks") and (scheme == "" or (len(scheme) == 1 and os.name == "nt")):
+        return str((base / uri).resolve())  # a plain path (or C:\...); "databricks" alone is a URI
+    return uri
 
 
 def _sqlite_path(uri: str) -> Path:
@@ -196,6 +211,8 @@ class MlflowStore:
     def open(cls, uri: str, http_timeout: int = 15, writable: bool = False) -> MlflowStore:
         """``writable``: for the commands that log runs, tags or registry moves; every other
         use opens a SQLite store read-only."""
+        redaction.remember_uri(uri)  # its password may show up alone, in MLflow's messages or a child's log
+        uri = absolute_uri(uri)  # children and the --incremental state must name this store, wherever they run
         check_uri(uri)
         client_uri = uri if writable else _read_only_uri(uri)
         if uri.startswith(("http://", "https://")):
@@ -485,8 +502,6 @@ def _short(exc: BaseException) -> str:
     # SQLAlchemy puts "(raised as a result of Query-invoked autoflush; ...)" before the cause.
     lines = [line for line in str(exc).strip().splitlines() if line.strip() and not line.startswith("(raised as a result of")]
     text = lines[0] if lines else type(exc).__name__
-    # Messages embed whole request URLs ("API request to http://user:pw@host/... failed"),
-    # which redact() cannot parse out of a sentence; and redact before cutting, or the cut
-    # could leave half a password without its "@".
-    text = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@", r"\1***@", text)
+    # Messages embed whole request URLs ("API request to http://user:pw@host/... failed"):
+    # redact before cutting, or the cut could leave half a password without its "@".
     return redact(text)[:300]

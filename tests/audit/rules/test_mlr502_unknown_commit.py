@@ -63,3 +63,16 @@ def test_repo_option_that_is_not_a_repository_exits_2(store: Store, repo: Repo, 
     assert (code, findings) == (2, [])
     err = capsys.readouterr().err
     assert err == f"mlrepro: error: {plain}: not a git repository\n"
+
+
+def test_a_malformed_capture_commit_is_mlr502_not_a_missing_commit(store: Store, repo: Repo) -> None:
+    garbage = store.good_run(None, tags={"mlrepro.git.commit": "not-a-sha"})
+    # The capture plugin's tag wins over MLflow's, as in `mlrepro reproduce`: MLflow reads the
+    # commit once per process, the plugin at every run start.
+    shadowed = store.good_run(repo, tags={"mlrepro.git.commit": "0" * 40})
+    code, findings = audit_json(store, repo.path, "--select", "MLR501,MLR502")
+    assert code == 1
+    assert codes_by_run(findings) == {garbage: {"MLR502"}, shadowed: {"MLR502"}}
+    assert [f["message"] for f in findings if f["run_id"] == garbage] == [
+        "recorded git commit 'not-a-sha' is not a commit hash: no checkout can give back the code of this run"
+    ]

@@ -18,6 +18,7 @@ from mlrepro import tags as tag_names
 from mlrepro.audit.checks import run_check
 from mlrepro.audit.context import AuditContext, CodeRepository
 from mlrepro.records import DatasetInput, RunRecord
+from mlrepro.run_commit import commit_hash
 
 # The capture plugin records `mlrepro.dvc.<path relative to the repo root>` = md5.
 DVC_TAG_PREFIX = tag_names.DVC_PREFIX
@@ -152,7 +153,7 @@ def _dvc_versioned(path: str, outputs: Mapping[str, str]) -> bool:
 @run_check
 def unversioned_data_file(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
     """MLR603: a local dataset file that the run's commit neither tracks in git nor versions with DVC."""
-    repo, commit = ctx.repo, run.git_commit
+    repo, commit = ctx.repo, commit_hash(run.tags)
     if repo is None or not commit or not repo.commit_exists(commit):
         return
     outputs = ctx.data.outputs_at(commit) if ctx.data is not None else {}
@@ -177,7 +178,7 @@ def unversioned_data_file(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
 def dvc_data_mismatch(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
     """MLR604: a recorded DVC md5 that the run's commit does not hold for that path."""
     recorded = _dvc_tags(run)
-    repo, commit = ctx.repo, run.git_commit
+    repo, commit = ctx.repo, commit_hash(run.tags)
     if not recorded or ctx.data is None or repo is None or not commit or not repo.commit_exists(commit):
         return
     outputs = ctx.data.outputs_at(commit)

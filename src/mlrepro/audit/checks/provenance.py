@@ -21,9 +21,8 @@ from mlrepro import tags as tag_names
 from mlrepro.audit.checks import run_check
 from mlrepro.audit.context import AuditContext, CodeRepository
 from mlrepro.records import RunRecord
+from mlrepro.run_commit import commit_hash, is_commit_hash
 
-# Full shas are 40 (SHA-1) or 64 (SHA-256) hex digits; abbreviations start at 4.
-_HEX_SHA = re.compile(r"[0-9a-fA-F]{4,64}")
 _TRUE = frozenset({"true", "1", "yes"})
 
 # Written by mlrepro's capture plugin; MLflow's own pair comes from `mlflow.genai` git versioning.
@@ -60,8 +59,7 @@ def _short(sha: str) -> str:
 
 
 def _recorded_commit(run: RunRecord) -> str | None:
-    sha = run.git_commit
-    return sha.strip() if sha and _HEX_SHA.fullmatch(sha.strip()) else None
+    return commit_hash(run.tags)
 
 
 def _known_commit(run: RunRecord, ctx: AuditContext) -> str | None:
@@ -75,18 +73,18 @@ def _known_commit(run: RunRecord, ctx: AuditContext) -> str | None:
 
 @run_check
 def missing_git_commit(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
-    """MLR501: no ``mlflow.source.git.commit``: the run cannot be tied to any code."""
+    """MLR501: no commit tag (``mlrepro.git.commit``, ``mlflow.source.git.commit``): the run cannot be tied to any code."""
     if not run.git_commit:
-        yield "no git commit recorded (`mlflow.source.git.commit`): the code that produced this run cannot be found"
+        yield "no git commit recorded (`mlrepro.git.commit` or `mlflow.source.git.commit`): the code that produced this run cannot be found"
 
 
 @run_check
 def unknown_commit(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
     """MLR502: the recorded commit is not a hash, or the repository does not hold it."""
-    value = (run.git_commit or "").strip()
-    if not value:
+    value = run.git_commit
+    if value is None:
         return  # MLR501
-    if not _HEX_SHA.fullmatch(value):
+    if not is_commit_hash(value):
         # No repository can hold it, so this needs none (and such a value never reaches a git command line).
         shown = value if len(value) <= 60 else value[:57] + "..."
         yield f"recorded git commit {shown!r} is not a commit hash: no checkout can give back the code of this run"
