@@ -285,3 +285,91 @@ def test_a_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
     for entry in (root / ".mlrepro_cache").glob("lint-*.json"):
         entry.write_text("{not json")
     assert lint(root) == first
+
+
+def test_hydra_targets_are_imports_of_the_module_that_uses_hydra(tmp_path: Path) -> None:
+    train = """
+    import hydra
+    import torch
+
+
+    @hydra.main(config_path="configs", config_name="train")
+    def main(cfg):
+        model = hydra.utils.instantiate(cfg.model)
+        torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+    if __name__ == "__main__":
+        main()
+    """
+    root = write(tmp_path, {"src/__init__.py": "", "src/models/__init__.py": "", "src/models/net.py": MODEL, "src/train.py": train})
+    # Without the config, nothing imports the model: it is judged alone.
+    assert codes(lint(root)) == {("src/models/net.py", "MLR105")}
+    (root / "configs").mkdir()
+    (root / "configs" / "train.yaml").write_text("model:\n  _target_: src.models.net.Net\n")
+    found = lint(root)
+    assert codes(found) == {("src/train.py", "MLR105")}
+    assert found[0][1] == 1  # at the hydra import
+
+
+def test_a_library_module_with_a_smoke_test_main_block(tmp_path: Path) -> None:
+    model = textwrap.dedent(MODEL) + '\n\nif __name__ == "__main__":\n    import random\n    print(Net(), random.random())\n'
+    root = write(tmp_path, {"utils/__init__.py": "", "utils/seeding.py": UTILS, "model.py": model, "train.py": TRAIN_SEEDED})
+    # The layers are library code seeded by train.py; the smoke test's own draw is the module's.
+    found = lint(root, "model.py")
+    assert [(name, row, code) for name, row, code, _ in found] == [("model.py", 13, "MLR101")]
+
+
+def test_an_entry_point_that_imports_other_names_does_not_run_the_draw(tmp_path: Path) -> None:
+    helpers = """
+    import numpy as np
+
+
+    def mixup(x):
+        return x * np.random.beta(0.4, 0.4)
+
+
+    def score(a, b):
+        return float(a == b)
+    """
+    train = """
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from helpers import score
+
+    model = LogisticRegression().fit(np.zeros((2, 2)), [0, 1])
+    print(score(1, 1))
+    """
+    seeded = """
+    import numpy as np
+
+    from helpers import mixup
+
+    np.random.seed(0)
+    optimizer = None
+    mixup(np.ones(3))
+    """
+    root = write(tmp_path, {"helpers.py": helpers, "train.py": train, "train_mixup.py": seeded})
+    assert lint(root) == []
+    # The entry point that does run mixup unseeded is told at its import.
+    (root / "train_mixup.py").write_text(textwrap.dedent(seeded).replace("np.random.seed(0)\n", ""))
+    assert codes(lint(root)) == {("train_mixup.py", "MLR103")}
+
+
+def test_an_evaluation_script_keeps_its_own_python_draws(tmp_path: Path) -> None:
+    evaluate = """
+    import random
+
+    import torch
+    from torch import nn
+
+    rows = list(range(100))
+    subset = random.sample(rows, 10)
+    model = nn.Linear(2, 2)
+    print(model(torch.zeros(1, 2)), subset)
+    """
+    root = write(tmp_path, {"evaluate.py": evaluate})
+    # A sampled subset changes what the script prints; the model's initial weights do not
+    # matter to a script that does not train (it loads its weights).
+    assert codes(lint(root)) == {("evaluate.py", "MLR101")}

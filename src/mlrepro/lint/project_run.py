@@ -32,7 +32,7 @@ from mlrepro.suppression import line_suppresses
 _MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _TARGET = re.compile(r"^\s*_target_\s*:\s*[\"']?([A-Za-z_][\w.]*)", re.M)
 _MAX_CONFIGS = 2000
-_CACHE_PART = ".mlrepro_cache"
+_NOT_CONFIGS = frozenset({"node_modules", "venv", "site-packages", "build", "dist", "mlruns", "wandb", "outputs", "logs"})
 _DECLARATIONS = ("MLproject", "dvc.yaml", "pyproject.toml")
 
 # How far from an entry point its imports are followed: draws in the modules it imports itself
@@ -99,7 +99,10 @@ class ProjectLinter:
 
     def _fingerprint(self) -> str:
         s = self.linter.settings
-        return json.dumps([sorted(self.linter.enabled), sorted(self.linter.rules), s.per_file_ignores, s.seed_functions], default=str)
+        return json.dumps(
+            [sorted(self.linter.enabled), sorted(self.linter.rules), s.per_file_ignores, s.seed_functions, s.max_file_bytes],
+            default=str,
+        )
 
     def _display(self, path: Path) -> str:
         return display_path(path, self.cwd)
@@ -168,9 +171,9 @@ class ProjectLinter:
                     self.cache.store_second(rel, digest, _encode(findings, facts))
             module.findings = findings
             if facts is not None:
-                # The helper's seeds are the module's own now; its calls stay as pass 1 saw them.
+                # The helper's seeds are the module's own now (the index holds the same facts
+                # object); its calls stay as pass 1 saw them.
                 module.facts.seeds = facts.seeds
-                index.facts[rel].seeds = facts.seeds
 
     # -- the whole run -----------------------------------------------------------------------
     def lint(self, reported: list[Path], project_files: Iterable[Path], jobs: int) -> list[Finding]:
@@ -215,9 +218,7 @@ class ProjectLinter:
         if not any(f.hydra for f in facts.values()):
             return []
         targets: list[str] = []
-        for path in sorted(self.root.rglob("*.yaml"))[:_MAX_CONFIGS]:
-            if _CACHE_PART in path.parts:
-                continue
+        for path in _config_files(self.root)[:_MAX_CONFIGS]:
             try:
                 text = read_source(path, self.linter.settings.max_file_bytes).decode("utf-8", "replace")
             except SourceFileError:
@@ -361,6 +362,17 @@ class ProjectLinter:
                 location=Location(shown_row, 1), cell=cell, fix=rule.fix, url=rule.url,
             ))
         return found
+
+
+def _config_files(root: Path) -> list[Path]:
+    """The YAML files of a project, outside hidden, virtualenv, build and run-output folders."""
+    found: list[Path] = []
+    for current, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _NOT_CONFIGS)
+        found.extend(Path(current) / name for name in sorted(files) if name.endswith((".yaml", ".yml")))
+        if len(found) >= _MAX_CONFIGS:
+            break
+    return found
 
 
 # Frameworks whose randomness an entry point must import to run: an entry point that trains a
