@@ -170,7 +170,7 @@ def audit(
         _emit(render(output_format, report), output)
         return _exit_for(report, fail_on)
 
-    sys.exit(_guard(run, verbose))
+    sys.exit(_guard(_stoppable(run) if reproduce else run, verbose))
 
 
 def _exit_for(report: Any, fail_on: str | None) -> int:
@@ -261,7 +261,7 @@ def reproduce(
         _emit(text, output)
         return EXIT_CLEAN if result.reproduced else EXIT_FINDINGS
 
-    sys.exit(_guard(run, verbose))
+    sys.exit(_guard(_stoppable(run), verbose))
 
 
 @cli.command()
@@ -316,7 +316,7 @@ def promote(
         _emit(text, output)
         return EXIT_CLEAN if result.passed else EXIT_FINDINGS
 
-    sys.exit(_guard(run, verbose))
+    sys.exit(_guard(_stoppable(run) if reproduce_run else run, verbose))
 
 
 @cli.command()
@@ -355,7 +355,7 @@ def report(
             _emit(render("sarif", result.report), sarif_path)
         return _exit_for(result.report, fail_on)
 
-    sys.exit(_guard(run, verbose))
+    sys.exit(_guard(_stoppable(run) if reproduce else run, verbose))
 
 
 @cli.command()
@@ -443,6 +443,24 @@ def _team_rules(config_file: Path | None, isolated: bool) -> list[Any]:
     from mlrepro.audit.team_rules import load_team_rules
 
     return [rule for rule, _ in load_team_rules(load_policy(settings).rules_dir)]
+
+
+def _stoppable(run: Callable[[], int]) -> Callable[[], int]:
+    """For commands that re-execute runs: SIGTERM, SIGHUP and SIGINT stop the training, remove
+    the worktree and end the reproduction run as KILLED before exiting 128 + the signal."""
+
+    def stoppable() -> int:
+        from mlrepro.reproduce.interrupt import Interrupted, ended, handle_signals
+
+        try:
+            with handle_signals():
+                return run()
+        except Interrupted as exc:
+            what = "; ".join(ended()) or "no reproduction run was under way"
+            click.echo(f"mlrepro: stopped by {exc.signame}: {what}", err=True)
+            return 128 + int(exc.signum)
+
+    return stoppable
 
 
 def _guard(run: Callable[[], int], verbose: bool) -> int:

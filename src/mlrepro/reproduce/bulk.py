@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mlrepro.findings import Finding, Severity
 from mlrepro.records import RUNNING, ModelVersionRecord, RunRecord
+from mlrepro.reproduce import interrupt
 from mlrepro.reproduce.engine import ReproResult
 from mlrepro.reproduce.target import REPRODUCES_TAG, ReproTarget
 from mlrepro.sources.mlflow_store import MlflowStore
@@ -67,6 +68,7 @@ def reproduce_many(
     unique = list(dict.fromkeys(run_ids))
 
     def one(run_id: str) -> Outcome:
+        interrupt.check()  # a stop was asked for: start nothing new
         try:
             return reproduce_run(store, run_id, repo_root, timeout)
         except tuple(per_run) as exc:
@@ -74,7 +76,9 @@ def reproduce_many(
 
     if not unique:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(unique))), thread_name_prefix="mlrepro-reproduce") as pool:
+    # Inside the cooperative region a signal reaches the worker threads (interrupt.py); the pool
+    # is left only once every started reproduction has ended its run and removed its worktree.
+    with interrupt.cooperative(), ThreadPoolExecutor(max_workers=max(1, min(jobs, len(unique))), thread_name_prefix="mlrepro-reproduce") as pool:
         return dict(zip(unique, pool.map(one, unique)))
 
 

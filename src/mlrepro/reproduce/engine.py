@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mlrepro import tags as tag_names
 from mlrepro.records import RunRecord
+from mlrepro.reproduce import interrupt
 from mlrepro.reproduce.compare import (
     Comparison,
     HistoryComparison,
@@ -102,20 +103,23 @@ def reproduce_run(
     latest: RunRecord | None = None
     attempts: list[Attempt] = []
     patch_applied = False
-    with checkout(repo_root, plan.commit, plan.patch) as workspace:
+    # Signals are honoured at safe points only (see interrupt.py): the worktree is always removed
+    # and no reproduction run is left RUNNING, however the command is stopped.
+    with interrupt.cooperative(), checkout(repo_root, plan.commit, plan.patch) as workspace:
         patch_applied = workspace.patch_applied
         from mlrepro.reproduce.data import restore_and_check
 
         data = restore_and_check(workspace.path, repo_root, original.tags, timeout)  # DVC data, before it is read
         for attempt in range(max(repeats, 1)):
+            interrupt.check()
             name = f"reproduce-{original.run_name or run_id[:8]}" + (f"-{attempt + 1}" if repeats > 1 else "")
             new_id, target_env = target.start(original, plan, name)
             env = child_env(os.environ, {**plan.env, **target_env})
             for variable in _THREAD_VARIABLES:  # unset at the original run: unset now, whatever this shell says
                 if original.tags.get(tag_names.THREADS.format(variable)) == "unset":
                     env.pop(variable, None)
-            execution = execute(plan.argv, workspace.path / plan.workdir, env, timeout)
-            latest = target.finish(new_id, execution)
+            execution = _execute(target, run_id, new_id, plan, workspace.path / plan.workdir, env, timeout)
+            latest = target.finish(new_id, execution, f"timeout: killed after {timeout:g} s" if execution.timed_out else None)
             attempts.append(Attempt(new_id, execution, dict(latest.metrics) if latest else {}))
     reproductions = [a.metrics for a in attempts]
     notes = list(plan.notes)
@@ -176,6 +180,26 @@ def reproduce_run(
             },
         )
     return result
+
+
+def _execute(target: ReproTarget, run_id: str, new_id: str, plan: ReproPlan, cwd: Path, env: Mapping[str, str], timeout: float) -> Execution:
+    """``execute``, with the reproduction run ``new_id`` ended whatever stops it: FAILED when the
+    command cannot start (a ReproduceError naming the run), KILLED on a signal (re-raised)."""
+    try:
+        return execute(plan.argv, cwd, env, timeout)
+    except OSError as exc:
+        cause = f"the command cannot be started: {plan.argv[0]}: {exc.strerror or exc}"
+        target.end(new_id, "FAILED", cause)
+        raise ReproduceError(f"run {run_id}: reproduction run {new_id} ended as FAILED: {cause}") from None
+    except BaseException as exc:
+        why = interrupt.cause(exc)
+        try:
+            target.end(new_id, "KILLED", why)
+        except Exception as failure:  # noqa: BLE001 - the stop itself must go on
+            interrupt.note_ended(f"reproduction run {new_id} of run {run_id}: its processes stopped ({why}), but it could not be ended: {failure}")
+        else:
+            interrupt.note_ended(f"reproduction run {new_id} of run {run_id} ended as KILLED ({why}), its processes stopped")
+        raise
 
 
 _HISTORY_RANK = {"identical": 0, "within-tolerance": 1, "missing": 2, "diverged": 3}
