@@ -118,6 +118,9 @@ def test_a_run_past_the_timeout_is_killed_and_cleaned_up(tmp_path: Path, store: 
     assert code == 1 and result["verdict"] == "failed"
     assert any("timeout" in note for note in result["notes"])
     assert len(worktrees(repo)) == 1
+    [new_id] = result["reproduction_run_ids"]
+    killed = store.client.get_run(new_id)
+    assert (killed.info.status, killed.data.tags["mlrepro.reproduction.cause"]) == ("KILLED", "timeout: killed after 3 s")
     assert run_id
 
 

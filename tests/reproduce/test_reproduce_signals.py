@@ -25,12 +25,13 @@ import mlflow
 with mlflow.start_run():
     mlflow.log_param("seed", 1)
     mlflow.log_metric("accuracy", 0.5)
-    pidfile = os.environ.get("TRAIN_PIDFILE")
-    if pidfile:
+    piddir = os.environ.get("TRAIN_PIDDIR")
+    if piddir:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        pidfile = os.path.join(piddir, str(os.getpid()))
         with open(pidfile + ".tmp", "w") as fh:
             fh.write(f"{os.getpid()} {child.pid}")
-        os.replace(pidfile + ".tmp", pidfile)
+        os.replace(pidfile + ".tmp", pidfile + ".pid")
         time.sleep(600)
 """
 
@@ -63,24 +64,16 @@ def reproductions_of(store: Store, run_id: str) -> list:  # type: ignore[type-ar
     return store.client.search_runs(experiments, filter_string=f"tags.`mlrepro.reproduces` = '{run_id}'")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
-def test_a_signal_kills_the_training_and_cleans_up(tmp_path: Path, store: Store, sig: signal.Signals) -> None:
-    repo = init_repo(tmp_path / "project", {"train.py": SLEEPY, ".gitignore": "mlruns/\nmlartifacts/\n"})
-    run_id = run_training(store, repo)
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    pidfile = tmp_path / "train.pid"
-    env = {**training_env(store), "TRAIN_PIDFILE": str(pidfile), "TMPDIR": str(temp)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri],
-        cwd=repo.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+def _stop_while_training(cwd: Path, env: dict[str, str], argv: list[str], sig: signal.Signals, trainings: int, piddir: Path) -> tuple[int, str]:
+    """Start `mlrepro ARGV`, wait until ``trainings`` re-executions are training, send ``sig``,
+    and wait until every training process has ended (or fail). Exit code and stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "mlrepro", *argv], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pids: list[int] = []
     try:
-        _wait_for(lambda: pidfile.exists() or proc.poll() is not None, "the training to start")
+        _wait_for(lambda: len(list(piddir.glob("*.pid"))) >= trainings or proc.poll() is not None, "the trainings to start")
         assert proc.poll() is None, proc.communicate()
-        pids = [int(p) for p in pidfile.read_text().split()]
-        assert all(_alive(p) for p in pids)
+        pids = [int(p) for f in piddir.glob("*.pid") for p in f.read_text().split()]
+        assert len(pids) == 2 * trainings and all(_alive(p) for p in pids)
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=DEADLINE_S)
         for pid in pids:  # before the clean-up below, which would hide a survivor
@@ -92,8 +85,25 @@ def test_a_signal_kills_the_training_and_cleans_up(tmp_path: Path, store: Store,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return proc.returncode, stderr
 
-    assert proc.returncode != 0
+
+def _setup(tmp_path: Path, store: Store, trainings: int = 1) -> tuple[Repo, list[str], dict[str, str], Path, Path]:
+    repo = init_repo(tmp_path / "project", {"train.py": SLEEPY, ".gitignore": "mlruns/\nmlartifacts/\n", "pyproject.toml": "[tool.mlrepro]\n"})
+    run_ids = [run_training(store, repo) for _ in range(trainings)]
+    temp, piddir = tmp_path / "tmp", tmp_path / "pids"
+    temp.mkdir()
+    piddir.mkdir()
+    env = {**training_env(store), "TRAIN_PIDDIR": str(piddir), "TMPDIR": str(temp)}
+    return repo, run_ids, env, temp, piddir
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_kills_the_training_and_cleans_up(tmp_path: Path, store: Store, sig: signal.Signals) -> None:
+    repo, [run_id], env, temp, piddir = _setup(tmp_path, store)
+    code, stderr = _stop_while_training(repo.path, env, ["reproduce", run_id, "--tracking-uri", store.uri], sig, 1, piddir)
+
+    assert code == 128 + sig
     assert "Traceback" not in stderr, stderr
     assert len(worktrees(repo)) == 1, worktrees(repo)
     assert [p.name for p in temp.iterdir() if p.name.startswith("mlrepro-")] == []
@@ -102,3 +112,18 @@ def test_a_signal_kills_the_training_and_cleans_up(tmp_path: Path, store: Store,
     assert sig.name in reproduction.data.tags["mlrepro.reproduction.cause"]
     assert reproduction.info.run_id in stderr, stderr
     assert sig.name in stderr, stderr
+
+
+def test_sigterm_stops_every_reproduction_of_an_audit_with_jobs_2(tmp_path: Path, store: Store) -> None:
+    repo, run_ids, env, temp, piddir = _setup(tmp_path, store, trainings=2)
+    argv = ["audit", "--reproduce", "--jobs", "2", "--tracking-uri", store.uri, "--select", "MLR901,MLR902,MLR701", "--quiet"]
+    code, stderr = _stop_while_training(repo.path, env, argv, signal.SIGTERM, 2, piddir)
+
+    assert code == 128 + signal.SIGTERM
+    assert "Traceback" not in stderr, stderr
+    assert len(worktrees(repo)) == 1, worktrees(repo)
+    assert [p.name for p in temp.iterdir() if p.name.startswith("mlrepro-")] == []
+    for run_id in run_ids:
+        [reproduction] = reproductions_of(store, run_id)
+        assert (reproduction.info.status, reproduction.data.tags["mlrepro.reproduction.cause"]) == ("KILLED", "SIGTERM")
+        assert reproduction.info.run_id in stderr, stderr
