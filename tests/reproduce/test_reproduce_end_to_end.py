@@ -90,7 +90,7 @@ def test_a_recorded_uncommitted_diff_is_applied(tmp_path: Path, store: Store) ->
     (repo.path / "train.py").write_text(TRAIN.format(seed="11", after="pass"))  # trained from a dirty tree
     run_id = train(store, repo)
     (repo.path / "train.py").write_text(TRAIN.format(seed="7", after="pass"))  # the tree is clean again
-    code, result, _ = reproduce(store, repo, run_id)
+    code, result, _ = reproduce(store, repo, run_id, "--apply-diff")
     assert result["code"]["patch_applied"] is True
     assert (code, result["verdict"]) == (0, "identical"), result
     assert len(worktrees(repo)) == 1

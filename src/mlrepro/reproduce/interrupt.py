@@ -119,3 +119,4 @@ def handle_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _requested = None  # honoured (Interrupted carries it): a later command in this process starts afresh
