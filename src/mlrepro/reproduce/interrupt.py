@@ -86,6 +86,12 @@ def cooperative() -> Iterator[None]:
         _depth += 1
     try:
         yield
+    except Exception as exc:
+        # What a signal broke on its way (a git child that got the terminal's SIGINT too) is
+        # reported as the stop it was.
+        if _requested is not None:
+            raise Interrupted(_requested) from exc
+        raise
     finally:
         with _depth_lock:
             _depth -= 1
