@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mlrepro.nightly.model import AuditDetails, NightlyReport
     from mlrepro.promote.gate import PromotionResult
     from mlrepro.reproduce.compare import Tolerance
+    from mlrepro.reproduce.trust import Trust
     from mlrepro.records import ModelVersionRecord, RunRecord
 
 # The rules whose checks read reproduction verdicts (rules/MLR9xx.yaml).
@@ -74,6 +75,7 @@ def audit_report(
     timeout: float = 3600.0,
     wandb_dirs: Sequence[Path] = (),
     details: AuditDetails | None = None,
+    trust: Trust | None = None,
 ) -> Report:
     """Audit the runs and registered models of one tracking store. ``incremental``: only runs
     started, ended or still running since the previous incremental audit of the same store
@@ -82,7 +84,8 @@ def audit_report(
     ``reproduce``: then re-execute the runs behind served model versions and the runs with
     error findings (at most ``max_reproductions``, ``jobs`` at a time, each killed after
     ``timeout`` seconds) and add their verdicts (MLR901, MLR902). This writes new runs to the
-    store; without it the audit is read-only.
+    store; without it the audit is read-only. ``trust``: what the re-executions may run beyond
+    the repository's own entry points (``reproduce/trust.py``; default: nothing more).
 
     ``wandb_dirs``: W&B directories (``wandb/`` or one run directory) whose runs are audited
     alongside the store's, default ``./wandb`` when present; with no store configured and none
@@ -118,7 +121,7 @@ def audit_report(
     result = auditor.audit(runs, versions, sources.get_run)
     findings = result.findings
     if reproduce:
-        findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout)
+        findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout, trust)
     if incremental and sources.store is not None:
         save_state(sources.store.uri, started)
     if details is not None:
@@ -142,13 +145,16 @@ def _add_reproductions(
     limit: int | None,
     jobs: int,
     timeout: float,
+    trust: Trust | None = None,
 ) -> list[Finding]:
     """Reproduce the audit's candidates and judge them with the MLR9xx checks (the other run
     rules already spoke in the first pass), then judge the registry again: a served model whose
     run did not come back fails MLR801 even if nothing else was wrong with the run."""
     from mlrepro.findings import sort_findings
     from mlrepro.reproduce.bulk import candidates, reproduce_many
+    from mlrepro.reproduce.trust import Trust
 
+    trust = trust or Trust()
     assert sources.context.repo is not None
     by_id = {run.run_id: run for run in runs}
     chosen = candidates(findings, versions, by_id, sources.get_run, limit)
@@ -157,11 +163,11 @@ def _add_reproductions(
     wandb_ids = [run_id for run_id in chosen if run_id in by_id and by_id[run_id].source == "wandb"]
     mlflow_ids = [run_id for run_id in chosen if run_id not in wandb_ids]
     root = sources.context.repo.root
-    outcomes = dict(reproduce_many(sources.store, mlflow_ids, root, jobs, timeout)) if sources.store is not None and mlflow_ids else {}
+    outcomes = dict(reproduce_many(sources.store, mlflow_ids, root, jobs, timeout, trust)) if sources.store is not None and mlflow_ids else {}
     if wandb_ids and sources.wandb is not None:
         from mlrepro.reproduce.wandb_target import WandbTarget
 
-        outcomes.update(reproduce_many(WandbTarget(sources.wandb), wandb_ids, root, jobs, timeout))
+        outcomes.update(reproduce_many(WandbTarget(sources.wandb), wandb_ids, root, jobs, timeout, trust))
     sources.context.reproductions = outcomes
     extra = []
     for run_id in chosen:
@@ -194,6 +200,7 @@ def promote(
     config: Path | None = None,
     isolated: bool = False,
     promoted_by: str | None = None,
+    trust: Trust | None = None,
 ) -> PromotionResult:
     """The deployment gate: audit model version ``version``'s source run (error-level findings
     block), optionally compare its metrics with the version holding ``to`` (``must_beat``
@@ -221,7 +228,7 @@ def promote(
         archive_previous=archive_previous, dry_run=dry_run, tolerance=tolerance or Tolerance(),
         per_metric=per_metric or {}, timeout=timeout,
         repo_root=sources.context.repo.root if sources.context.repo is not None else None,
-        promoted_by=promoted_by,
+        promoted_by=promoted_by, trust=trust,
     )
     return run_gate(sources.store, auditor, sources.get_run, request)
 
@@ -257,12 +264,13 @@ def nightly_report(
     now: datetime | None = None,
     jobs: int = 1,
     timeout: float = 3600.0,
+    trust: Trust | None = None,
 ) -> NightlyReport:
     """The nightly job: audit (and with ``reproduce``, re-execute the audit's candidates), save
     the night's result as JSON in ``history`` (one file per date; the same night again replaces
     its file), and write one self-contained HTML page to ``output`` with trends over the nights
     in ``history``; ``json_path`` and ``junit_path`` get the audit in those formats too.
-    ``jobs`` and ``timeout`` as for ``audit_report``'s reproductions."""
+    ``jobs``, ``timeout`` and ``trust`` as for ``audit_report``'s reproductions."""
     from mlrepro.formatters import render
     from mlrepro.formatters.html_format import render_page, require_jinja2
     from mlrepro.nightly.history import read_history, save_night
@@ -273,7 +281,7 @@ def nightly_report(
     details = AuditDetails()
     report = audit_report(
         cwd, tracking_uri, repo=repo, config=config, reproduce=reproduce, max_reproductions=max_reproductions,
-        jobs=jobs, timeout=timeout, details=details,
+        jobs=jobs, timeout=timeout, details=details, trust=trust,
     )
     moment = now or datetime.now(timezone.utc)
     settings = resolve_settings(cwd, config)

@@ -102,6 +102,29 @@ def selection_options(func: F) -> F:
     return func
 
 
+def trust_options(func: F) -> F:
+    """What a re-execution may run beyond the repository's own entry points (README: Security)."""
+    options = [
+        click.option("--allow-command", is_flag=True, help="Also execute a recorded mlrepro.command that is not a Python script or module of the repository (tag values are not reviewed code)."),
+        click.option("--apply-diff", is_flag=True, help="Apply and execute the run's recorded uncommitted diff (without it, such a run is not executed)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _trust(allow_command: bool, apply_diff: bool, reproducing: bool = True) -> Any:
+    """The Trust for the engines; says on stderr which option widens what runs."""
+    from mlrepro.reproduce.trust import ALLOW_COMMAND, APPLY_DIFF, Trust
+
+    given = [name for name, on in ((ALLOW_COMMAND, allow_command), (APPLY_DIFF, apply_diff)) if on]
+    if given and not reproducing:
+        raise UsageFailure(f"{' and '.join(given)} needs --reproduce")
+    for name in given:
+        click.echo(f"mlrepro: {name} given: reproductions may execute code that is not the repository's at the run's commit", err=True)
+    return Trust(allow_command=allow_command, apply_diff=apply_diff)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="mlrepro")
 def cli() -> None:
@@ -172,6 +195,7 @@ def lint(
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
 @click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
 @click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="Audit the W&B runs in this wandb/ directory (or one run directory) too; repeatable (default: ./wandb when present).")
+@trust_options
 @selection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
@@ -180,6 +204,7 @@ def audit(
     output_format: str, output: Path | None, fail_on: str | None, reproduce: bool, max_reproductions: int | None, jobs: int,
     timeout: float, wandb_dirs: Sequence[Path], select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, quiet: bool, verbose: bool,
+    allow_command: bool = False, apply_diff: bool = False,
 ) -> None:
     """Audit MLflow runs and registered models, and W&B run directories, for reproducibility defects (read-only unless --reproduce)."""
 
@@ -196,17 +221,18 @@ def audit(
         if since and incremental:
             raise UsageFailure("--since and --incremental exclude each other")
         when = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
+        trust = _trust(allow_command, apply_diff, reproduce)
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer()
         report = audit_report(
             Path.cwd(), tracking_uri, experiments, repo, when, artifacts, overrides, config_file, isolated, progress, incremental,
-            reproduce=reproduce, max_reproductions=max_reproductions, jobs=jobs, timeout=timeout, wandb_dirs=wandb_dirs,
+            reproduce=reproduce, max_reproductions=max_reproductions, jobs=jobs, timeout=timeout, wandb_dirs=wandb_dirs, trust=trust,
         )
         if progress is not None:
             click.echo("", err=True)
         _emit(render(output_format, report), output)
         return _exit_for(report, fail_on)
 
-    sys.exit(_guard(run, verbose))
+    sys.exit(_guard(_stoppable(run) if reproduce else run, verbose))
 
 
 def _exit_for(report: Any, fail_on: str | None) -> int:
@@ -255,6 +281,7 @@ def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="A per-metric tolerance; repeatable.")
 @click.option("--record", is_flag=True, help="Tag the original run with the verdict (mlrepro.reproduced.*).")
 @click.option("--history", is_flag=True, help="Also compare each metric's per-step history, not only its final value.")
+@trust_options
 @click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="For RUN_ID wandb:ID: the wandb/ directory (or run directory) holding it; repeatable (default: ./wandb).")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
@@ -262,6 +289,7 @@ def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str
 def reproduce(
     run_id: str, tracking_uri: str | None, repo: Path | None, timeout: float, repeats: int, rtol: float, atol: float,
     tolerances: Sequence[str], record: bool, history: bool, wandb_dirs: Sequence[Path], output_format: str, output: Path | None, verbose: bool,
+    allow_command: bool = False, apply_diff: bool = False,
 ) -> None:
     """Re-execute a run at its commit and compare the new metrics with the originals (W&B runs: wandb:RUN_ID)."""
 
@@ -293,12 +321,13 @@ def reproduce(
         root = repo.resolve() if repo else find_work_tree(Path.cwd())
         if root is None or not (root / ".git").exists():
             raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
-        result = reproduce_run(target, wanted, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history)
+        trust = _trust(allow_command, apply_diff)
+        result = reproduce_run(target, wanted, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history, trust)
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
         return EXIT_CLEAN if result.reproduced else EXIT_FINDINGS
 
-    sys.exit(_guard(run, verbose))
+    sys.exit(_guard(_stoppable(run), verbose))
 
 
 @cli.command()
@@ -315,6 +344,7 @@ def reproduce(
 @click.option("--rtol", type=FiniteFloat(min=0), default=1e-9, show_default=True, help="With --reproduce.")
 @click.option("--atol", type=FiniteFloat(min=0), default=1e-12, show_default=True, help="With --reproduce.")
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="With --reproduce: a per-metric tolerance; repeatable.")
+@trust_options
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one.")
@@ -324,6 +354,7 @@ def promote(
     model: str, version: str, to: str, reproduce_run: bool, must_beat: Sequence[str], archive_previous: bool, dry_run: bool,
     tracking_uri: str | None, repo: Path | None, timeout: float, rtol: float, atol: float, tolerances: Sequence[str],
     output_format: str, output: Path | None, config_file: Path | None, isolated: bool, verbose: bool,
+    allow_command: bool = False, apply_diff: bool = False,
 ) -> None:
     """Promote a registered model version only when its run passes the gates (the deployment gate).
 
@@ -348,12 +379,13 @@ def promote(
             Path.cwd(), model, version, to, tracking_uri=tracking_uri, repo=repo, reproduce=reproduce_run,
             must_beat=must_beat, archive_previous=archive_previous, dry_run=dry_run, tolerance=Tolerance(rtol, atol),
             per_metric=per_metric, timeout=timeout, config=config_file, isolated=isolated,
+            trust=_trust(allow_command, apply_diff, reproduce_run),
         )
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
         return EXIT_CLEAN if result.passed else EXIT_FINDINGS
 
-    sys.exit(_guard(run, verbose))
+    sys.exit(_guard(_stoppable(run) if reproduce_run else run, verbose))
 
 
 @cli.command()
@@ -364,6 +396,7 @@ def promote(
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
 @click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
 @click.option("--history", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Keep each night's result here (one JSON file per date) and chart the trend over them.")
+@trust_options
 @click.option("--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JSON (audit's --output-format json).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JUnit XML.")
@@ -374,7 +407,7 @@ def promote(
 def report(
     tracking_uri: str | None, repo: Path | None, reproduce: bool, max_reproductions: int | None, jobs: int, timeout: float,
     history: Path | None, output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
-    config_file: Path | None, verbose: bool,
+    config_file: Path | None, verbose: bool, allow_command: bool = False, apply_diff: bool = False,
 ) -> None:
     """Audit (and optionally reproduce) and write one self-contained HTML report with trends over nights."""
 
@@ -386,7 +419,7 @@ def report(
             raise UsageFailure("--max-reproductions needs --reproduce")
         result = nightly_report(
             Path.cwd(), output, tracking_uri, repo, history, reproduce, max_reproductions, json_path, junit_path, config_file,
-            jobs=jobs, timeout=timeout,
+            jobs=jobs, timeout=timeout, trust=_trust(allow_command, apply_diff, reproduce),
         )
         for skipped in result.skipped_history:
             click.echo(f"mlrepro: warning: history: skipped {skipped}", err=True)
@@ -394,7 +427,7 @@ def report(
             _emit(render("sarif", result.report), sarif_path)
         return _exit_for(result.report, fail_on)
 
-    sys.exit(_guard(run, verbose))
+    sys.exit(_guard(_stoppable(run) if reproduce else run, verbose))
 
 
 @cli.command()
@@ -482,6 +515,24 @@ def _team_rules(config_file: Path | None, isolated: bool) -> list[Any]:
     from mlrepro.audit.team_rules import load_team_rules
 
     return [rule for rule, _ in load_team_rules(load_policy(settings).rules_dir)]
+
+
+def _stoppable(run: Callable[[], int]) -> Callable[[], int]:
+    """For commands that re-execute runs: SIGTERM, SIGHUP and SIGINT stop the training, remove
+    the worktree and end the reproduction run as KILLED before exiting 128 + the signal."""
+
+    def stoppable() -> int:
+        from mlrepro.reproduce.interrupt import Interrupted, ended, handle_signals
+
+        try:
+            with handle_signals():
+                return run()
+        except Interrupted as exc:
+            what = "; ".join(ended()) or "no reproduction run was under way"
+            click.echo(f"mlrepro: stopped by {exc.signame}: {what}", err=True)
+            return 128 + int(exc.signum)
+
+    return stoppable
 
 
 def _guard(run: Callable[[], int], verbose: bool) -> int:

@@ -63,6 +63,8 @@ REPRODUCED_RUN_IDS = "mlrepro.reproduced.run_ids"
 REPRODUCED_DATE = "mlrepro.reproduced.date"
 REPRODUCED_PARAMS_MATCH = "mlrepro.reproduced.params_match"
 REPRODUCED_DATA_MATCH = "mlrepro.reproduced.data_match"
+# On a reproduction run that did not finish on its own: what ended it (a timeout, SIGTERM, ...).
+REPRODUCTION_CAUSE = "mlrepro.reproduction.cause"
 
 # Facts whose difference between a run and its reproduction is a likely cause of divergence.
 ENVIRONMENT_PREFIXES = (FREEZE, THREADS_PREFIX, HASH_SEED, PYTHON, PLATFORM, CPU)

@@ -14,6 +14,7 @@ import yaml
 from audit_helpers import Repo, Store, dvc, git, init_repo
 
 from mlrepro.reproduce.engine import ReproResult, reproduce_run
+from mlrepro.reproduce.trust import Trust
 from mlrepro.sources.mlflow_store import MlflowStore
 
 # The metric is a function of the data alone: other data, another number.
@@ -61,8 +62,8 @@ def set_data(repo: Repo, text: str) -> str:
     return str(yaml.safe_load((repo.path / "data" / "train.csv.dvc").read_text())["outs"][0]["md5"])
 
 
-def reproduce(store: Store, repo: Repo, run_id: str) -> ReproResult:
-    return reproduce_run(MlflowStore.open(store.uri), run_id, repo.path, timeout=300)
+def reproduce(store: Store, repo: Repo, run_id: str, trust: Trust = Trust()) -> ReproResult:
+    return reproduce_run(MlflowStore.open(store.uri), run_id, repo.path, timeout=300, trust=trust)
 
 
 def test_the_runs_data_version_is_checked_out_from_the_users_cache(tmp_path: Path, store: Store) -> None:
@@ -89,7 +90,7 @@ def test_an_uncommitted_dvc_add_comes_back_through_the_recorded_diff(tmp_path: P
     assert store.client.get_run(run_id).data.tags[TAG] == new_md5
     set_data(repo, OLD)  # the working tree back to the commit's data
 
-    result = reproduce(store, repo, run_id)
+    result = reproduce(store, repo, run_id, Trust(apply_diff=True))
     assert result.patch_applied
     assert (result.verdict, result.data_match) == ("identical", True), result.notes
     assert result.attempts[-1].metrics["mean_x"] == 20.0

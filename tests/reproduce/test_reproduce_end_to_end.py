@@ -90,7 +90,7 @@ def test_a_recorded_uncommitted_diff_is_applied(tmp_path: Path, store: Store) ->
     (repo.path / "train.py").write_text(TRAIN.format(seed="11", after="pass"))  # trained from a dirty tree
     run_id = train(store, repo)
     (repo.path / "train.py").write_text(TRAIN.format(seed="7", after="pass"))  # the tree is clean again
-    code, result, _ = reproduce(store, repo, run_id)
+    code, result, _ = reproduce(store, repo, run_id, "--apply-diff")
     assert result["code"]["patch_applied"] is True
     assert (code, result["verdict"]) == (0, "identical"), result
     assert len(worktrees(repo)) == 1
@@ -118,6 +118,9 @@ def test_a_run_past_the_timeout_is_killed_and_cleaned_up(tmp_path: Path, store: 
     assert code == 1 and result["verdict"] == "failed"
     assert any("timeout" in note for note in result["notes"])
     assert len(worktrees(repo)) == 1
+    [new_id] = result["reproduction_run_ids"]
+    killed = store.client.get_run(new_id)
+    assert (killed.info.status, killed.data.tags["mlrepro.reproduction.cause"]) == ("KILLED", "timeout: killed after 3 s")
     assert run_id
 
 

@@ -32,7 +32,7 @@ def results(wandb_project: WandbProject) -> dict[str, tuple[int, dict[str, Any]]
     asks = {
         "clean": ("--history",),
         "unseeded": (),
-        "dirty": (),
+        "dirty": ("--apply-diff",),
     }
 
     def one(name: str) -> tuple[int, dict[str, Any]]:
@@ -101,7 +101,7 @@ def test_unusable_input(wandb_project: WandbProject, tmp_path: Path) -> None:
 
 def test_audit_reproduce_judges_wandb_runs(wandb_project: WandbProject) -> None:
     # The runs with error findings are re-executed (the killed one is RUNNING: left out).
-    _, findings = audit_json(wandb_project.repo.path, "--reproduce", "--jobs", "3")
+    _, findings = audit_json(wandb_project.repo.path, "--reproduce", "--jobs", "3", "--apply-diff")
     found = codes_by_run(findings)
     ids = wandb_project.run_ids
     assert {name: found.get(ids[name], set()) & {"MLR901", "MLR902"} for name in ("unseeded", "untagged", "dirty", "killed")} == {

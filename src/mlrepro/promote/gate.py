@@ -24,6 +24,7 @@ from mlrepro.promote import trail
 from mlrepro.promote.threshold import MetricCheck, MetricThreshold, check
 from mlrepro.records import ModelVersionRecord, RunRecord
 from mlrepro.reproduce.compare import Tolerance
+from mlrepro.reproduce.trust import Trust
 
 if TYPE_CHECKING:
     from mlrepro.audit.engine import Auditor
@@ -89,6 +90,7 @@ class PromotionRequest:
     timeout: float = 3600.0
     repo_root: Path | None = None  # needed by --reproduce only
     promoted_by: str | None = None  # default: $MLREPRO_PROMOTED_BY, $GITHUB_ACTOR, the login name
+    trust: Trust | None = None  # --allow-command / --apply-diff for the re-execution (default: neither)
 
 
 @dataclass
@@ -254,7 +256,9 @@ def _reproduce(result: PromotionResult, store: MlflowStore, request: PromotionRe
         raise PromoteError("--reproduce needs the run's git repository: run inside it or pass --repo")
     from mlrepro.reproduce.engine import reproduce_run
 
-    reproduced = reproduce_run(store, result.run_id, request.repo_root, request.timeout, 1, request.tolerance, dict(request.per_metric))
+    reproduced = reproduce_run(
+        store, result.run_id, request.repo_root, request.timeout, 1, request.tolerance, dict(request.per_metric), trust=request.trust or Trust()
+    )
     result.reproduction_verdict = reproduced.verdict
     result.reproduction_run_ids = tuple(a.run_id for a in reproduced.attempts)
     details = [f"{reproduced.verdict} (reproduction run {', '.join(result.reproduction_run_ids) or '-'})"]

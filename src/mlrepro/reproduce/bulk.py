@@ -14,8 +14,10 @@ from pathlib import Path
 
 from mlrepro.findings import Finding, Severity
 from mlrepro.records import RUNNING, ModelVersionRecord, RunRecord
+from mlrepro.reproduce import interrupt
 from mlrepro.reproduce.engine import ReproResult
 from mlrepro.reproduce.target import REPRODUCES_TAG, ReproTarget
+from mlrepro.reproduce.trust import Trust
 from mlrepro.sources.mlflow_store import MlflowStore
 
 
@@ -49,8 +51,10 @@ def reproduce_many(
     repo_root: Path,
     jobs: int = 1,
     timeout: float = 3600.0,
+    trust: Trust = Trust(),
 ) -> dict[str, Outcome]:
     """Reproduce ``run_ids`` (duplicates once each), ``jobs`` at a time; run id -> outcome.
+    ``trust``: as for ``reproduce_run`` (a run that needs more comes back failed, with the reason).
     One run that cannot be re-executed or read back (its plan, its checkout, the tracker) is a
     failed reproduction of that run, not the end of the others."""
     import sys
@@ -67,14 +71,17 @@ def reproduce_many(
     unique = list(dict.fromkeys(run_ids))
 
     def one(run_id: str) -> Outcome:
+        interrupt.check()  # a stop was asked for: start nothing new
         try:
-            return reproduce_run(store, run_id, repo_root, timeout)
+            return reproduce_run(store, run_id, repo_root, timeout, trust=trust)
         except tuple(per_run) as exc:
             return NotStarted(run_id, str(exc))
 
     if not unique:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(unique))), thread_name_prefix="mlrepro-reproduce") as pool:
+    # Inside the cooperative region a signal reaches the worker threads (interrupt.py); the pool
+    # is left only once every started reproduction has ended its run and removed its worktree.
+    with interrupt.cooperative(), ThreadPoolExecutor(max_workers=max(1, min(jobs, len(unique))), thread_name_prefix="mlrepro-reproduce") as pool:
         return dict(zip(unique, pool.map(one, unique)))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mlrepro import tags as tag_names
 from mlrepro.records import RunRecord
+from mlrepro.reproduce import interrupt
 from mlrepro.reproduce.compare import (
     NOT_COMPARED,
     REPRODUCED_VERDICTS,
@@ -32,6 +33,7 @@ from mlrepro.reproduce.compare import (
 from mlrepro.reproduce.plan import ReproPlan
 from mlrepro.reproduce.runner import Execution, child_env, execute
 from mlrepro.reproduce.target import MlflowTarget, ReproTarget
+from mlrepro.reproduce.trust import APPLY_DIFF, Trust, allowed_note, command_refusal, diff_refusal, refused_note
 from mlrepro.reproduce.workspace import checkout
 from mlrepro.sources.mlflow_store import MlflowStore
 
@@ -66,6 +68,7 @@ class ReproResult:
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     history: tuple[HistoryComparison, ...] | None = None  # None: not asked (--history)
+    options_used: tuple[str, ...] = ()  # --allow-command / --apply-diff, where they let something run
 
     @property
     def reproduced(self) -> bool:
@@ -94,33 +97,50 @@ def reproduce_run(
     per_metric: Mapping[str, Tolerance] | None = None,
     record: bool = False,
     history: bool = False,
+    trust: Trust = Trust(),
 ) -> ReproResult:
+    """Re-execute ``run_id`` at its commit and compare. ``trust``: what may run beyond the
+    repository's own entry points (``reproduce/trust.py``); a run that needs more is not
+    executed and comes back ``failed`` with the reason and the option to pass."""
     started = time.monotonic()
     target: ReproTarget = MlflowTarget(store) if isinstance(store, MlflowStore) else store
     original = target.get_run(run_id)
     if original is None:
         raise ReproduceError(f"no run {run_id} in {target.describe()}")
     plan = target.plan(original, repo_root)
+    unlocked: list[str] = []
+    if plan.patch is not None:
+        if not trust.apply_diff:
+            return _refused(run_id, plan, diff_refusal(plan), started)
+        unlocked.append(f"{APPLY_DIFF}: the run's recorded uncommitted diff is applied on commit {plan.commit[:12]} and executed")
     latest: RunRecord | None = None
     attempts: list[Attempt] = []
     patch_applied = False
-    with checkout(repo_root, plan.commit, plan.patch) as workspace:
+    # Signals are honoured at safe points only (see interrupt.py): the worktree is always removed
+    # and no reproduction run is left RUNNING, however the command is stopped.
+    with interrupt.cooperative(), checkout(repo_root, plan.commit, plan.patch) as workspace:
         patch_applied = workspace.patch_applied
+        untrusted = command_refusal(plan, workspace.path)
+        if untrusted is not None:
+            if not trust.allow_command:
+                return _refused(run_id, plan, refused_note(untrusted), started)
+            unlocked.append(allowed_note(untrusted))
         from mlrepro.reproduce.data import restore_and_check
 
         data = restore_and_check(workspace.path, repo_root, original.tags, timeout)  # DVC data, before it is read
         for attempt in range(max(repeats, 1)):
+            interrupt.check()
             name = f"reproduce-{original.run_name or run_id[:8]}" + (f"-{attempt + 1}" if repeats > 1 else "")
             new_id, target_env = target.start(original, plan, name)
             env = child_env(os.environ, {**plan.env, **target_env})
             for variable in _THREAD_VARIABLES:  # unset at the original run: unset now, whatever this shell says
                 if original.tags.get(tag_names.THREADS.format(variable)) == "unset":
                     env.pop(variable, None)
-            execution = execute(plan.argv, workspace.path / plan.workdir, env, timeout)
-            latest = target.finish(new_id, execution)
+            execution = _execute(target, run_id, new_id, plan, workspace.path / plan.workdir, env, timeout)
+            latest = target.finish(new_id, execution, f"timeout: killed after {timeout:g} s" if execution.timed_out else None)
             attempts.append(Attempt(new_id, execution, dict(latest.metrics) if latest else {}))
     reproductions = [a.metrics for a in attempts]
-    notes = list(plan.notes)
+    notes = [*unlocked, *plan.notes]  # first: the audit's MLR9xx messages show the first few
     comparison = None
     verdict = "failed"
     if any(a.execution.timed_out for a in attempts):
@@ -169,6 +189,7 @@ def reproduce_run(
         notes=notes,
         duration_s=time.monotonic() - started,
         history=histories,
+        options_used=tuple(note.split(":", 1)[0] for note in unlocked),
     )
     if record:
         target.record(
@@ -182,6 +203,35 @@ def reproduce_run(
             },
         )
     return result
+
+
+def _refused(run_id: str, plan: ReproPlan, reason: str, started: float) -> ReproResult:
+    """A run not executed because it needs an option (``trust.py``): failed, the reason first.
+    Nothing is created in the tracker and nothing is recorded on the original."""
+    return ReproResult(
+        run_id=run_id, verdict="failed", plan=plan, attempts=[], comparison=None, patch_applied=False,
+        params_match=False, data_match=False, notes=[reason, *plan.notes], duration_s=time.monotonic() - started,
+    )
+
+
+def _execute(target: ReproTarget, run_id: str, new_id: str, plan: ReproPlan, cwd: Path, env: Mapping[str, str], timeout: float) -> Execution:
+    """``execute``, with the reproduction run ``new_id`` ended whatever stops it: FAILED when the
+    command cannot start (a ReproduceError naming the run), KILLED on a signal (re-raised)."""
+    try:
+        return execute(plan.argv, cwd, env, timeout)
+    except OSError as exc:
+        cause = f"the command cannot be started: {plan.argv[0]}: {exc.strerror or exc}"
+        target.end(new_id, "FAILED", cause)
+        raise ReproduceError(f"run {run_id}: reproduction run {new_id} ended as FAILED: {cause}") from None
+    except BaseException as exc:
+        why = interrupt.cause(exc)
+        try:
+            target.end(new_id, "KILLED", why)
+        except Exception as failure:  # noqa: BLE001 - the stop itself must go on
+            interrupt.note_ended(f"reproduction run {new_id} of run {run_id}: its processes stopped ({why}), but it could not be ended: {failure}")
+        else:
+            interrupt.note_ended(f"reproduction run {new_id} of run {run_id} ended as KILLED ({why}), its processes stopped")
+        raise
 
 
 _HISTORY_RANK = {"identical": 0, "within-tolerance": 1, "missing": 2, "diverged": 3}
@@ -256,6 +306,7 @@ def result_json(result: ReproResult) -> dict[str, object]:
         "data_match": result.data_match,
         "code": {"commit": result.plan.commit, "patch_applied": result.patch_applied, "entry_point": result.plan.source},
         "command": list(result.plan.argv),
+        "options_used": list(result.options_used),
         "differences": result.differences,
         "notes": result.notes,
         "log_tail": result.attempts[-1].execution.log_tail if result.attempts else "",
@@ -266,7 +317,9 @@ def result_json(result: ReproResult) -> dict[str, object]:
 def result_text(result: ReproResult) -> str:
     lines = [f"run {result.run_id}: {result.verdict}"]
     lines.append(f"  code: commit {result.plan.commit[:12]} ({result.plan.source} entry point)" + (", recorded uncommitted diff applied" if result.patch_applied else ""))
-    lines.append("  reproductions: " + ", ".join(a.run_id for a in result.attempts))
+    lines.append("  reproductions: " + (", ".join(a.run_id for a in result.attempts) or "none (not executed)"))
+    if result.options_used:
+        lines.append("  executed because of: " + ", ".join(result.options_used))
     for m in result.comparison.metrics if result.comparison else ():
         diff = "" if m.abs_diff is None else f"  abs {m.abs_diff:.3g}  rel {m.rel_diff:.3g}" if m.rel_diff is not None else f"  abs {m.abs_diff:.3g}"
         lines.append(f"  {m.name}: {m.original} -> {m.reproduced}  {m.outcome}{diff}")

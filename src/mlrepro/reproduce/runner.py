@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import IO
 
 from mlrepro.redaction import redact
+from mlrepro.reproduce import interrupt
 
 TAIL_LINES = 60
 TAIL_BYTES = 20_000
 KILL_GRACE_S = 5.0
+POLL_S = 0.2  # how soon a wait notices a signal's request to stop
 
 # Variables through which MLflow picks the run/experiment to log into. Inherited from the shell
 # that runs `mlrepro reproduce` (e.g. inside `mlflow run`), they would make the training log
@@ -67,7 +69,8 @@ def execute(
     a file buffers its output; set ``PYTHONUNBUFFERED=1`` in it to keep the last lines of a
     killed run in the tail.)
 
-    On timeout, and on any exception while waiting (Ctrl-C), the whole process group gets
+    On timeout, on a signal's request to stop (``interrupt.Interrupted`` is raised then), and
+    on any exception while waiting (Ctrl-C), the whole process group gets
     SIGTERM, then SIGKILL after ``kill_grace_s``; an exception is re-raised afterwards. Processes
     the command left behind in its group after exiting normally are stopped the same way.
     Raises ``ValueError`` for an empty argv and ``OSError`` when the executable cannot be started.
@@ -90,10 +93,9 @@ def execute(
         pgid = proc.pid
         timed_out = False
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _stop_group(proc, pgid, kill_grace_s)
+            timed_out = not _wait(proc, started + timeout)
+            if timed_out:
+                _stop_group(proc, pgid, kill_grace_s)
         except BaseException:
             _stop_group(proc, pgid, kill_grace_s)
             raise
@@ -110,6 +112,22 @@ def execute(
         log_tail=tail,
         duration_s=duration,
     )
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Wait for the leader until ``deadline`` (monotonic): True if it exited in time. Raises
+    :class:`Interrupted` as soon as a signal asked to stop (see ``interrupt``): a worker
+    thread of ``audit --reproduce --jobs N`` has no other way to learn of it."""
+    while True:
+        interrupt.check()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return proc.poll() is not None
+        try:
+            proc.wait(timeout=min(remaining, POLL_S))
+            return True
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _group_alive(pgid: int) -> bool:

@@ -34,8 +34,13 @@ class ReproTarget(Protocol):
     def start(self, original: RunRecord, plan: ReproPlan, name: str) -> tuple[str, dict[str, str]]:
         """Prepare one re-execution: its run id, and the variables that make the child log there."""
 
-    def finish(self, run_id: str, execution: Execution) -> RunRecord | None:
-        """After the child exited: the reproduction's run as it was logged (None if it never started)."""
+    def finish(self, run_id: str, execution: Execution, cause: str | None = None) -> RunRecord | None:
+        """After the child exited: the reproduction's run as it was logged (None if it never started).
+        ``cause``: why it did not finish on its own (a timeout), kept on the run."""
+
+    def end(self, run_id: str, status: str, cause: str) -> None:
+        """The re-execution never completed (a signal, a command that cannot start): close its
+        run as ``status`` (KILLED, FAILED) with ``cause``, so that nothing stays RUNNING."""
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]: ...
 
@@ -68,10 +73,16 @@ class MlflowTarget:
             env["MLFLOW_REGISTRY_URI"] = absolute_uri(registry)
         return new_id, env
 
-    def finish(self, run_id: str, execution: Execution) -> RunRecord | None:
+    def finish(self, run_id: str, execution: Execution, cause: str | None = None) -> RunRecord | None:
         failed = execution.timed_out or execution.returncode != 0
+        if cause:
+            self.store.set_tags(run_id, {tag_names.REPRODUCTION_CAUSE: cause})
         self.store.finish_run(run_id, "KILLED" if execution.timed_out else "FAILED" if failed else "FINISHED")
         return self.store.get_run(run_id)
+
+    def end(self, run_id: str, status: str, cause: str) -> None:
+        self.store.set_tags(run_id, {tag_names.REPRODUCTION_CAUSE: cause})
+        self.store.finish_run(run_id, status)
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         return self.store.metric_history(run_id, key)

@@ -74,7 +74,7 @@ class WandbTarget:
         new_id = "r" + secrets.token_hex(4)[:7]
         return new_id, {"WANDB_MODE": "offline", "WANDB_DIR": str(self.output), "WANDB_RUN_ID": new_id}
 
-    def finish(self, run_id: str, execution: Execution) -> RunRecord | None:
+    def finish(self, run_id: str, execution: Execution, cause: str | None = None) -> RunRecord | None:
         # W&B writes its own exit record (or none, if the child was killed): nothing to close.
         runs = self.output / "wandb"  # the SDK puts its wandb/ folder inside WANDB_DIR
         found = [d for d in WandbDirs.open([runs], require_runs=False).run_dirs if d.name.endswith("-" + run_id)] if runs.is_dir() else []
@@ -82,6 +82,10 @@ class WandbTarget:
             return None  # the command never reached wandb.init
         self._new[run_id] = found[0]
         return read_run(found[0])
+
+    def end(self, run_id: str, status: str, cause: str) -> None:
+        # A killed child leaves a log without an exit record: W&B's own mark of a crashed run.
+        pass
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         found = self._run_dir(run_id)
