@@ -373,3 +373,17 @@ def test_an_evaluation_script_keeps_its_own_python_draws(tmp_path: Path) -> None
     # A sampled subset changes what the script prints; the model's initial weights do not
     # matter to a script that does not train (it loads its weights).
     assert codes(lint(root)) == {("evaluate.py", "MLR101")}
+
+
+def test_without_a_project_marker_only_the_directory_of_the_files_is_read(tmp_path: Path) -> None:
+    # A script in a directory with no pyproject, setup.py or .git: its siblings are read (the
+    # helper it imports), the directory above is not.
+    (tmp_path / "unrelated.py").write_text("import random\nrandom.random()\n")
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "helpers.py").write_text(textwrap.dedent(UTILS))
+    (scripts / "train.py").write_text("import torch\nfrom helpers import set_all_seeds\nset_all_seeds(0)\nm = torch.nn.Linear(2, 2)\ntorch.optim.SGD(m.parameters(), lr=1)\n")
+    settings = resolve_settings(tmp_path, isolated=True)
+    result = lint_paths([scripts / "train.py"], settings, cwd=tmp_path)
+    assert result.findings == []
+    assert (scripts / ".mlrepro_cache").is_dir() and not (tmp_path / ".mlrepro_cache").exists()

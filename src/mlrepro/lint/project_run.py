@@ -4,10 +4,11 @@
 2. The project index resolves imports and seeding helpers; a module that calls a project helper
    is linted again knowing what the helper seeds.
 3. Findings that draw from a generator (``facts.GENERATOR_OF_CODE``) are judged where the code
-   runs: a library module's draw is not reported when every entry point that imports it seeds
-   that generator; an entry point that imports it and leaves the generator unseeded gets the
-   finding instead, at the import, naming the module and the draw. A module no entry point
-   reaches is judged on its own, as before.
+   runs: a library module's draw is not reported when every entry point that imports it and
+   trains seeds that generator; an entry point that trains, imports it and leaves the generator
+   unseeded gets the finding instead, at the import, naming the module and the draw. A module
+   no entry point reaches is judged on its own, as before; a script's own code (and a module's
+   ``__main__`` block) is judged by the script's own seeds.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ _DRAWS = {
 def project_root(settings_root: Path, has_config: bool, cwd: Path, reported: Iterable[Path] = ()) -> Path:
     """The project whose modules are read: where the configuration lives; else the nearest
     directory with a project marker (``pyproject.toml``, ``setup.py``, ``.git``) above the files
-    reported on (or ``cwd``); else the directory that holds them all."""
+    reported on (or ``cwd``); else the directory that holds them all (never more: linting a
+    script in a home directory must not read the whole home directory)."""
     if has_config:
         return settings_root
     paths = [safe_resolve(p) for p in reported]
@@ -68,7 +70,7 @@ def project_root(settings_root: Path, has_config: bool, cwd: Path, reported: Ite
     for directory in (start, *start.parents):
         if any((directory / marker).exists() for marker in _MARKERS):
             return directory
-    return cwd if start == cwd or cwd in start.parents else start
+    return start
 
 
 @dataclass
