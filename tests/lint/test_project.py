@@ -387,3 +387,21 @@ def test_without_a_project_marker_only_the_directory_of_the_files_is_read(tmp_pa
     result = lint_paths([scripts / "train.py"], settings, cwd=tmp_path)
     assert result.findings == []
     assert (scripts / ".mlrepro_cache").is_dir() and not (tmp_path / ".mlrepro_cache").exists()
+
+
+def test_a_library_draw_kept_names_the_entry_point_that_runs_it_unseeded(tmp_path: Path) -> None:
+    factory = "from model import Net\n\n\ndef build():\n    return Net()\n"
+    train = """
+    import torch
+
+    from factory import build
+
+    model = build()
+    torch.optim.SGD(model.parameters(), lr=0.1)
+    """
+    root = write(tmp_path, {"model.py": MODEL, "factory.py": factory, "train.py": train})
+    # train.py reaches model.py only through the factory: the draw stays at the layer, and says
+    # which entry point runs it unseeded.
+    found = lint(root)
+    assert {(name, code) for name, _, code, _ in found} == {("model.py", "MLR105")}
+    assert all(message.endswith("entry point `train.py` runs it unseeded") for _, _, _, message in found)

@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -270,18 +270,24 @@ class ProjectLinter:
             elif own:
                 if generator not in self._seeds(index, rel):
                     kept.append(finding)
-            elif self._runs_unseeded(index, rel, generator, finding.code, facts.definition_at(row)):
-                kept.append(finding)
+            else:
+                runner = self._runs_unseeded(index, rel, generator, finding.code, facts.definition_at(row))
+                if runner == "":
+                    kept.append(finding)
+                elif runner is not None:
+                    # Say which entry point leaves it unseeded: the fix goes there.
+                    kept.append(replace(finding, message=f"{finding.message}; entry point `{runner}` runs it unseeded"))
         return kept
 
-    def _runs_unseeded(self, index: ProjectIndex, rel: str, generator: str, code: str, definition: str | None) -> bool:
-        """Does an entry point that trains run this library draw with the generator unseeded,
-        and without being told so at its own lines (a finding of that rule there)? An entry
-        point that imports other names of the module (not the function or class the draw is
-        in) does not run it."""
+    def _runs_unseeded(self, index: ProjectIndex, rel: str, generator: str, code: str, definition: str | None) -> str | None:
+        """The entry point that trains and runs this library draw with the generator unseeded,
+        without being told so at its own lines (a finding of that rule there); "" when no
+        entry point reaches the module (it is judged on its own); None when none runs it
+        unseeded. An entry point that imports other names of the module (not the function or
+        class the draw is in) does not run it."""
         reaching = [e for e in index.entries_reaching(rel) if e != rel]
         if not reaching:
-            return True  # nothing runs this library module: judged on its own
+            return ""
         for e in reaching:
             names = index.imported_names(e).get(rel)
             if names is not None and definition is not None and definition not in names:
@@ -290,8 +296,8 @@ class ProjectLinter:
                 self._trains(index, e) and generator not in self._seeds(index, e)
                 and _uses_framework(index.facts[e], generator) and code not in self._codes_at(index, e)
             ):
-                return True
-        return False
+                return e
+        return None
 
     def _codes_at(self, index: ProjectIndex, entry: str) -> set[str]:
         """The rules an entry point reports for generators: its own draws and those of the
