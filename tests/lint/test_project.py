@@ -405,3 +405,23 @@ def test_a_library_draw_kept_names_the_entry_point_that_runs_it_unseeded(tmp_pat
     found = lint(root)
     assert {(name, code) for name, _, code, _ in found} == {("model.py", "MLR105")}
     assert all(message.endswith("entry point `train.py` runs it unseeded") for _, _, _, message in found)
+
+
+def test_concurrent_runs_share_the_cache_safely(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    files = {"utils/__init__.py": "", "utils/seeding.py": UTILS, "model.py": MODEL, "train.py": TRAIN_SEEDED, "finetune.py": TRAIN_UNSEEDED}
+    files.update({f"pkg/mod{i}.py": f"import random\n\n\ndef f{i}():\n    return random.random()\n" for i in range(30)})
+    root = write(tmp_path, files)
+    command = [sys.executable, "-m", "mlrepro", "lint", "--output-format", "json", "--exit-zero", "."]
+    runs = [subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err for _, err in outputs]
+    results = {out for out, _ in outputs}
+    assert len(results) == 1
+    cache = list((root / ".mlrepro_cache").glob("lint-*.json"))
+    assert len(cache) == 1 and isinstance(json.loads(cache[0].read_text()), dict)
+    assert not list((root / ".mlrepro_cache").glob("*.tmp"))
+    again = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    assert again.stdout in results

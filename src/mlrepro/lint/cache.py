@@ -12,6 +12,7 @@ version it writes is correct for the files it describes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -92,8 +93,12 @@ class LintCache:
             if not ignore.exists():
                 ignore.write_text("# Created by mlrepro: the lint cache is never committed.\n*\n", encoding="utf-8")
             handle, temp = tempfile.mkstemp(prefix=".lint-", suffix=".tmp", dir=self.directory)
+        except OSError:
+            return  # a read-only checkout lints fine without a cache
+        try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 json.dump(entries, out, separators=(",", ":"))
             os.replace(temp, self.path)
-        except OSError:
-            return  # a read-only checkout lints fine without a cache
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
