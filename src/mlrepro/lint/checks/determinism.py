@@ -18,14 +18,17 @@ from mlrepro.lint.cudnn import (
     FULL_DETERMINISM,
     TF_DETERMINISTIC_OPS,
     TF_OP_DETERMINISM,
-    assignments,
+    assignment_sites,
+    conditional_cudnn_determinism,
     cudnn_layers,
+    lightning_cli_sites,
     lightning_trainers,
+    trainer_default,
     sets_cudnn_determinism,
     switched_on,
     uses_cuda,
 )
-from mlrepro.lint.seeding import SEEDERS, TENSORFLOW, seed_state
+from mlrepro.lint.seeding import SEEDERS, TENSORFLOW, off_by_default_guard, seed_state
 
 Hit = tuple[ast.AST, str]
 
@@ -40,21 +43,32 @@ def nondeterministic_cudnn(ctx: ModuleContext) -> Iterator[Hit]:
     if first is None or not uses_cuda(ctx) or sets_cudnn_determinism(ctx):
         return
     site, name = first
-    yield site.node, (
-        f"`{name}` runs on CUDA but this file never sets `torch.backends.cudnn.deterministic = True` "
-        "or calls `torch.use_deterministic_algorithms(True)`: cuDNN may pick nondeterministic kernels"
-    )
+    conditional = conditional_cudnn_determinism(ctx)
+    if conditional is not None:
+        never = f"this file makes cuDNN deterministic only when `{ast.unparse(conditional)}` is set, and it is off by default"
+    else:
+        never = "this file never sets `torch.backends.cudnn.deterministic = True` or calls `torch.use_deterministic_algorithms(True)`"
+    yield site.node, f"`{name}` runs on CUDA but {never}: cuDNN may pick nondeterministic kernels"
 
 
 def cudnn_benchmark_enabled(ctx: ModuleContext) -> Iterator[Hit]:
     """MLR202: the cuDNN autotuner chooses kernels by timing them, so each run may differ."""
     # Only a literal True: `benchmark = args.benchmark` may well be off, and saying so is noise.
-    for node, value in assignments(ctx, CUDNN_BENCHMARK):
-        if constant(value) is True:
-            yield node, "`torch.backends.cudnn.benchmark = True` lets cuDNN pick kernels by timing them, so runs differ"
+    # Not under an ``if`` that is off by default (``if args.benchmark:`` with a store_true flag).
+    for site, value in assignment_sites(ctx, CUDNN_BENCHMARK):
+        if constant(value) is True and off_by_default_guard(ctx, site) is None:
+            yield site.node, "`torch.backends.cudnn.benchmark = True` lets cuDNN pick kernels by timing them, so runs differ"
     for call in lightning_trainers(ctx):
         if constant(keyword(call, "benchmark")) is True:
             yield call, "`Trainer(benchmark=True)` turns on the cuDNN autotuner, which picks kernels by timing them, so runs differ"
+    for site in lightning_cli_sites(ctx):
+        call = site.node
+        assert isinstance(call, ast.Call)
+        if constant(trainer_default(call, "benchmark")) is True:
+            yield call, (
+                "`trainer_defaults={\"benchmark\": True}` turns on the cuDNN autotuner for the CLI's Trainer, which "
+                "picks kernels by timing them, so runs differ"
+            )
 
 
 def _environ_values(ctx: ModuleContext, variable: str) -> Iterator[ast.expr | None]:
