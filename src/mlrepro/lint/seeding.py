@@ -72,6 +72,21 @@ SEEDERS: dict[str, frozenset[str]] = {
     "mlrepro.capture.seeding.seed_everything": EVERYTHING,
 }
 
+# Hugging Face trainers: ``Trainer.__init__`` calls ``set_seed(args.seed)`` (``TrainingArguments``
+# defaults the seed to 42), seeding Python, NumPy, torch and CUDA for what runs after it. A model
+# built before the Trainer was drawn unseeded: the rule docs say so; the file counts as seeded.
+HF_TRAINERS = frozenset({
+    "transformers.Trainer", "transformers.trainer.Trainer", "transformers.Seq2SeqTrainer",
+    "transformers.trainer_seq2seq.Seq2SeqTrainer", "sentence_transformers.SentenceTransformerTrainer",
+    "sentence_transformers.trainer.SentenceTransformerTrainer", "sentence_transformers.cross_encoder.CrossEncoderTrainer",
+    "sentence_transformers.sparse_encoder.SparseEncoderTrainer", "trl.SFTTrainer", "trl.DPOTrainer",
+    "trl.RewardTrainer", "trl.GRPOTrainer", "trl.ORPOTrainer", "trl.KTOTrainer", "trl.CPOTrainer",
+})
+_HF_TRAINER = "transformers.Trainer"
+# Lightning's ``Fabric.seed_everything`` is a method: ``fabric = L.Fabric(); fabric.seed_everything(1)``.
+_FABRIC_SEED = "lightning.fabric.Fabric.seed_everything"
+_LIGHTNING_MODULES = ("lightning", "pytorch_lightning", "lightning_fabric")
+
 # A seed drawn from these is a different seed every run: it seeds nothing reproducibly.
 ENTROPY_SOURCES = (
     "time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
@@ -268,6 +283,8 @@ def guard_test(site: Site) -> ast.expr | None:
 
 
 def _is_entropy_seed(ctx: ModuleContext, call: ast.Call, name: str) -> bool:
+    if name == _HF_TRAINER:
+        return False  # its first argument is the model, not a seed
     if name in ENTROPY_SEEDERS:
         return True
     argument = _seed_argument(call)
@@ -303,6 +320,8 @@ def seed_state(ctx: ModuleContext) -> SeedState:
     if isinstance(cached, SeedState):
         return cached
     direct: list[tuple[Site, str, frozenset[str]]] = []
+    trainers = {id(site.node) for site in calls_of(ctx, HF_TRAINERS)}
+    lightning = ctx.imports_any(*_LIGHTNING_MODULES)
     for site in ctx.calls:
         call = site.node
         assert isinstance(call, ast.Call)
@@ -312,6 +331,13 @@ def seed_state(ctx: ModuleContext) -> SeedState:
             name, generators = call.func.id, EVERYTHING  # type: ignore[attr-defined]
         if generators is None and _cli_seeds(call):
             name, generators = "lightning.pytorch.cli.LightningCLI", _LIGHTNING
+        if generators is None and id(call) in trainers:
+            name, generators = _HF_TRAINER, _LIGHTNING
+        if (
+            generators is None and lightning and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "seed_everything" and ctx.qualname(call.func) is None
+        ):
+            name, generators = _FABRIC_SEED, _LIGHTNING
         if generators is not None and name is not None:
             direct.append((site, name, generators))
 
