@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from mlrepro.lint.context import NOT_CONSTANT, ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, narrow_interest
+from mlrepro.lint.seeding import TORCH, seed_state
 
 Hit = tuple[ast.AST, str]
 
@@ -432,8 +433,43 @@ def _random_augmentation(ctx: ModuleContext) -> bool:
     return found
 
 
+_RANDOM_SAMPLERS = ("RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler")
+_SHUFFLING_SAMPLERS = ("DistributedSampler",)  # shuffle=True by default
+
+
+def _random_sampler(ctx: ModuleContext, site: Site, expr: ast.expr) -> bool:
+    """A sampler that draws: built inline or bound to a name in this module (a sampler we
+    cannot see may well be sequential, so it does not count)."""
+    if isinstance(expr, ast.Name):
+        for scope in [s for s in (site.function,) if s is not None] + [ctx.tree]:
+            bound, _ = _assigned_items(scope, expr.id)
+            if bound:
+                values = [
+                    node.value for node in ast.walk(scope) if isinstance(node, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == expr.id for t in node.targets)
+                ]
+                return any(_random_sampler(ctx, site, v) for v in values if not isinstance(v, ast.Name))
+        return False
+    if not isinstance(expr, ast.Call):
+        return False
+    name = ctx.call_name(expr)
+    short = (name or "").rsplit(".", 1)[-1] if name else (expr.func.id if isinstance(expr.func, ast.Name) else "")
+    if short.endswith(_RANDOM_SAMPLERS):
+        return True
+    if short in _SHUFFLING_SAMPLERS:
+        return constant(keyword(expr, "shuffle")) not in (False, 0)
+    if short == "BatchSampler" and expr.args:
+        return _random_sampler(ctx, site, expr.args[0])
+    return False
+
+
 def dataloader_workers_unseeded(ctx: ModuleContext) -> Iterator[Hit]:
-    """MLR112: a multi-worker ``DataLoader`` whose randomness matters, with no worker seeding."""
+    """MLR112: a multi-worker ``DataLoader`` that shuffles or augments at random, in a file that
+    leaves torch's global generator unseeded, with no worker seeding. PyTorch seeds each worker's
+    torch, ``random`` and NumPy from a base seed drawn from that generator, so a seeded torch
+    (or ``generator=`` / ``worker_init_fn=``) makes the workers reproducible."""
+    if seed_state(ctx).seeded(TORCH):
+        return
     for site, _ in ctx.calls_matching(lambda n: n in DATALOADERS):
         call = site.node
         assert isinstance(call, ast.Call)
@@ -448,16 +484,17 @@ def dataloader_workers_unseeded(ctx: ModuleContext) -> Iterator[Hit]:
         if _loader_argument(call, "worker_init_fn") is not None or _loader_argument(call, "generator") is not None:
             continue
         shuffle = _loader_argument(call, "shuffle")
+        sampler = _loader_argument(call, "sampler") or _loader_argument(call, "batch_sampler")
         if shuffle is not None and constant(shuffle) is not False:
             reason = "and shuffling"
-        elif _loader_argument(call, "sampler") is not None or _loader_argument(call, "batch_sampler") is not None:
-            reason = "and a sampler"
+        elif sampler is not None and _random_sampler(ctx, site, sampler):
+            reason = "and a random sampler"
         elif _random_augmentation(ctx):
             reason = "in a file with random augmentation"
         else:
             continue
         yield call, (
-            f"`DataLoader` with worker processes {reason} gets neither `generator=` nor "
-            f"`worker_init_fn=`: pass `generator=torch.Generator().manual_seed(seed)` and a "
-            f"`worker_init_fn` that seeds NumPy and `random` per worker"
+            f"`DataLoader` with worker processes {reason}, in a file that never seeds torch, gets neither "
+            f"`generator=` nor `worker_init_fn=`: seed torch (`torch.manual_seed(seed)`; PyTorch then seeds each "
+            f"worker) or pass `generator=torch.Generator().manual_seed(seed)`"
         )
