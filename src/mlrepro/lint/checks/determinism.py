@@ -113,9 +113,47 @@ def _runs_on_tensorflow(ctx: ModuleContext) -> bool:
     return not any(isinstance(b, str) and b != "tensorflow" for b in backends)
 
 
+_VISIBLE_DEVICES = frozenset({"tensorflow.config.set_visible_devices", "tensorflow.config.experimental.set_visible_devices"})
+# TensorFlow that builds or trains a model (rather than only feeding tf.data an input pipeline).
+_TF_MODEL_NAMES = frozenset({
+    "tensorflow.Variable", "tensorflow.function", "tensorflow.GradientTape", "tensorflow.Module",
+    "tensorflow.compat.v1.Session", "tensorflow.Session",
+})
+_TF_MODEL_PREFIXES = (
+    "tensorflow.keras", "tensorflow.train.", "tensorflow.optimizers", "tensorflow.nn.", "tensorflow.estimator",
+    "tensorflow.compat.v1.train.", "tensorflow.compat.v1.layers", "tensorflow.layers", "tensorflow.losses",
+    "tensorflow.saved_model", "tensorflow.distribute",
+)
+
+
+def _hides_gpus(ctx: ModuleContext) -> bool:
+    """``tf.config.set_visible_devices([], "GPU")``: TensorFlow runs on the CPU only."""
+    for site, _ in ctx.calls_matching(_VISIBLE_DEVICES.__contains__):
+        call = site.node
+        assert isinstance(call, ast.Call)
+        devices = call.args[0] if call.args else keyword(call, "devices")
+        kind = call.args[1] if len(call.args) > 1 else keyword(call, "device_type")
+        if isinstance(devices, (ast.List, ast.Tuple)) and not devices.elts and constant(kind) == "GPU":
+            return True
+    return False
+
+
+def _tensorflow_only_feeds_data(ctx: ModuleContext) -> bool:
+    """TensorFlow is imported for a ``tf.data`` / ``tf.image`` input pipeline of a JAX or PyTorch
+    model: no Keras, no variables, functions, tapes or optimisers of its own."""
+    if not ctx.imports_any("jax", "flax", "torch") or ctx.imports_any("keras", "tf_keras", "tensorflow.keras"):
+        return False
+    for site in ctx.sites(ast.Attribute, ast.Name):
+        name = ctx.qualname(site.node)
+        if name is not None and (name in _TF_MODEL_NAMES or name.startswith(_TF_MODEL_PREFIXES)):
+            return False
+    return True
+
+
 def tf_op_determinism_disabled(ctx: ModuleContext) -> Iterator[Hit]:
-    """MLR203: TensorFlow seeds set, op determinism never enabled. Reported at the first seed."""
-    if not _runs_on_tensorflow(ctx):
+    """MLR203: TensorFlow seeds set, op determinism never enabled. Reported at the first seed.
+    Not where TensorFlow cannot reach a GPU or only feeds a ``tf.data`` pipeline."""
+    if not _runs_on_tensorflow(ctx) or _hides_gpus(ctx) or _tensorflow_only_feeds_data(ctx):
         return
     seeds = [
         call for call in seed_state(ctx).calls
