@@ -26,7 +26,7 @@ INTERESTS: tuple[str, ...] = (
     "os.environ", "secrets", "uuid", "datetime", "argparse",
     # Model zoos (conv nets for the cuDNN rules), GPU pickers, trainers that seed.
     "torchvision.models", "timm", "segmentation_models_pytorch", "deepspeed.accelerator", "deepspeed.get_accelerator",
-    "sentence_transformers", "trl",
+    "sentence_transformers", "trl", "diffusers",
 )
 
 # Interests of which only a few names matter: check modules register them (see

@@ -9,7 +9,7 @@ import ast
 from collections.abc import Iterator
 
 from mlrepro.lint.context import NOT_CONSTANT, ModuleContext, Site, constant, has_kwargs_splat, keyword
-from mlrepro.lint.seeding import calls_of, flag_off_by_default, off_by_default_guard
+from mlrepro.lint.seeding import HF_TRAINERS, calls_of, flag_off_by_default, off_by_default_guard
 
 _CUDNN_DETERMINISTIC = "torch.backends.cudnn.deterministic"
 CUDNN_BENCHMARK = "torch.backends.cudnn.benchmark"
@@ -30,7 +30,11 @@ _ZOO_FACTORIES = frozenset({
     "timm.create_model", "timm.models.create_model", "segmentation_models_pytorch.create_model",
     "lightning.pytorch.utilities.model_helpers.get_torchvision_model",
     "pytorch_lightning.utilities.model_helpers.get_torchvision_model",
+    "sentence_transformers.models.CNN", "sentence_transformers.models.CNN.CNN",
 })
+# diffusers' convolutional models (built or loaded: ``UNet2DConditionModel.from_pretrained``).
+_DIFFUSERS_CONV = ("UNet", "Autoencoder", "VQModel", "ControlNet", "T2IAdapter")
+_LOADERS = ("from_pretrained", "from_config", "from_single_file")
 # Names under ``torchvision.models`` that build no network.
 _ZOO_NOT_MODELS = frozenset({"get_weight", "get_model_weights", "list_models", "Weights", "WeightsEnum"})
 _ZOO_NOT_MODEL_PACKAGES = ("torchvision.models.feature_extraction.", "torchvision.models._")
@@ -212,6 +216,12 @@ def uses_cuda(ctx: ModuleContext) -> bool:
         assert isinstance(call, ast.Call)
         if _gpu_accelerator(trainer_default(call, "accelerator")):
             return True
+    # A Hugging Face Trainer trains on the GPU when there is one, unless told not to.
+    if calls_of(ctx, HF_TRAINERS):
+        return not any(
+            constant(keyword(site.node, flag)) is not False  # type: ignore[arg-type]
+            for site in ctx.calls for flag in ("use_cpu", "no_cuda") if keyword(site.node, flag) is not None  # type: ignore[arg-type]
+        )
     return False
 
 
@@ -221,6 +231,10 @@ def _zoo_model(name: str) -> bool:
     if name.startswith("torchvision.models.") and not name.startswith(_ZOO_NOT_MODEL_PACKAGES):
         last = name.rsplit(".", 1)[-1]
         return not last.startswith("_") and last not in _ZOO_NOT_MODELS and not last.endswith("_Weights")
+    if name.startswith("diffusers."):
+        parts = name.split(".")
+        cls = parts[-2] if parts[-1] in _LOADERS and len(parts) > 2 else parts[-1]
+        return cls.startswith(_DIFFUSERS_CONV)
     if name.startswith("segmentation_models_pytorch.") and name.count(".") == 1:
         return name.rsplit(".", 1)[-1][:1].isupper()  # smp.Unet, smp.FPN, ...: not smp.losses
     return False

@@ -468,8 +468,10 @@ def dataloader_workers_unseeded(ctx: ModuleContext) -> Iterator[Hit]:
     leaves torch's global generator unseeded, with no worker seeding. PyTorch seeds each worker's
     torch, ``random`` and NumPy from a base seed drawn from that generator, so a seeded torch
     (or ``generator=`` / ``worker_init_fn=``) makes the workers reproducible."""
-    if seed_state(ctx).seeded(TORCH):
+    state = seed_state(ctx)
+    if state.seeded(TORCH):
         return
+    never = state.never(TORCH)
     for site, _ in ctx.calls_matching(lambda n: n in DATALOADERS):
         call = site.node
         assert isinstance(call, ast.Call)
@@ -494,7 +496,7 @@ def dataloader_workers_unseeded(ctx: ModuleContext) -> Iterator[Hit]:
         else:
             continue
         yield call, (
-            f"`DataLoader` with worker processes {reason}, in a file that never seeds torch, gets neither "
-            f"`generator=` nor `worker_init_fn=`: seed torch (`torch.manual_seed(seed)`; PyTorch then seeds each "
-            f"worker) or pass `generator=torch.Generator().manual_seed(seed)`"
+            f"`DataLoader` with worker processes {reason} gets neither `generator=` nor `worker_init_fn=`, and "
+            f"torch's global generator, {never}, cannot seed its workers: call `torch.manual_seed(seed)` (PyTorch "
+            f"then seeds each worker) or pass `generator=torch.Generator().manual_seed(seed)`"
         )
