@@ -265,7 +265,7 @@ def _shown(name: str, value: ast.expr) -> str:
     return f"{name}={ast.unparse(value)}"
 
 
-def sampling_option(library: str, short: str, items: dict[str, ast.expr]) -> str | None:
+def _sampling_option(library: str, short: str, items: dict[str, ast.expr]) -> str | None:
     """The option that makes this model draw random numbers (for the message), or None when
     training is deterministic."""
     if library == "xgboost":
@@ -323,7 +323,7 @@ def unseeded_gradient_boosting(ctx: ModuleContext) -> Iterator[Hit]:
                 given = [keyword(call, s) for s in sorted(seeds)]
                 if not all(v is None or is_none(v) for v in given):
                     continue
-                option = sampling_option(library, short, {kw.arg: kw.value for kw in call.keywords if kw.arg})
+                option = _sampling_option(library, short, {kw.arg: kw.value for kw in call.keywords if kw.arg})
                 if option is None:
                     continue
                 argument = "random_seed" if prefix == "catboost." else "random_state"
@@ -340,7 +340,7 @@ def unseeded_gradient_boosting(ctx: ModuleContext) -> Iterator[Hit]:
         items = _params_items(ctx, site, params)
         if items is None or set(items) & seeds:
             continue
-        option = sampling_option(library, "train", items)
+        option = _sampling_option(library, "train", items)
         if option is not None:
             yield call, (
                 f"`{library}.train()` samples ({option}) but its params dict has no seed: add `\"seed\": <seed>` "
