@@ -24,6 +24,9 @@ INTERESTS: tuple[str, ...] = (
     "sklearn", "xgboost", "lightgbm", "catboost", "pandas", "wandb", "mlflow", "transformers",
     "lightning", "pytorch_lightning", "lightning_fabric", "accelerate", "time", "os.urandom",
     "os.environ", "secrets", "uuid", "datetime", "argparse",
+    # Model zoos (conv nets for the cuDNN rules), GPU pickers, trainers that seed.
+    "torchvision.models", "timm", "segmentation_models_pytorch", "deepspeed.accelerator", "deepspeed.get_accelerator",
+    "sentence_transformers", "trl", "diffusers",
 )
 
 # Interests of which only a few names matter: check modules register them (see
@@ -65,6 +68,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "cudnn": _TORCH,
     "cuda": _TORCH,
     "DataLoader": _TORCH,
+    "trainer_defaults": _TORCH,  # LightningCLI subclasses defined in another module
+    ".flow": _TF,  # ImageDataGenerator(...).flow(...) on a name bound elsewhere
     "log_model": ("mlflow",),
     "start_run": ("mlflow",),
     "end_run": ("mlflow",),

@@ -72,6 +72,21 @@ SEEDERS: dict[str, frozenset[str]] = {
     "mlrepro.capture.seeding.seed_everything": EVERYTHING,
 }
 
+# Hugging Face trainers: ``Trainer.__init__`` calls ``set_seed(args.seed)`` (``TrainingArguments``
+# defaults the seed to 42), seeding Python, NumPy, torch and CUDA for what runs after it. A model
+# built before the Trainer was drawn unseeded: the rule docs say so; the file counts as seeded.
+HF_TRAINERS = frozenset({
+    "transformers.Trainer", "transformers.trainer.Trainer", "transformers.Seq2SeqTrainer",
+    "transformers.trainer_seq2seq.Seq2SeqTrainer", "sentence_transformers.SentenceTransformerTrainer",
+    "sentence_transformers.trainer.SentenceTransformerTrainer", "sentence_transformers.cross_encoder.CrossEncoderTrainer",
+    "sentence_transformers.sparse_encoder.SparseEncoderTrainer", "trl.SFTTrainer", "trl.DPOTrainer",
+    "trl.RewardTrainer", "trl.GRPOTrainer", "trl.ORPOTrainer", "trl.KTOTrainer", "trl.CPOTrainer",
+})
+_HF_TRAINER = "transformers.Trainer"
+# Lightning's ``Fabric.seed_everything`` is a method: ``fabric = L.Fabric(); fabric.seed_everything(1)``.
+_FABRIC_SEED = "lightning.fabric.Fabric.seed_everything"
+_LIGHTNING_MODULES = ("lightning", "pytorch_lightning", "lightning_fabric")
+
 # A seed drawn from these is a different seed every run: it seeds nothing reproducibly.
 ENTROPY_SOURCES = (
     "time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
@@ -268,6 +283,8 @@ def guard_test(site: Site) -> ast.expr | None:
 
 
 def _is_entropy_seed(ctx: ModuleContext, call: ast.Call, name: str) -> bool:
+    if name == _HF_TRAINER:
+        return False  # its first argument is the model, not a seed
     if name in ENTROPY_SEEDERS:
         return True
     argument = _seed_argument(call)
@@ -303,6 +320,8 @@ def seed_state(ctx: ModuleContext) -> SeedState:
     if isinstance(cached, SeedState):
         return cached
     direct: list[tuple[Site, str, frozenset[str]]] = []
+    trainers = {id(site.node) for site in calls_of(ctx, HF_TRAINERS)}
+    lightning = ctx.imports_any(*_LIGHTNING_MODULES)
     for site in ctx.calls:
         call = site.node
         assert isinstance(call, ast.Call)
@@ -312,6 +331,13 @@ def seed_state(ctx: ModuleContext) -> SeedState:
             name, generators = call.func.id, EVERYTHING  # type: ignore[attr-defined]
         if generators is None and _cli_seeds(call):
             name, generators = "lightning.pytorch.cli.LightningCLI", _LIGHTNING
+        if generators is None and id(call) in trainers:
+            name, generators = _HF_TRAINER, _LIGHTNING
+        if (
+            generators is None and lightning and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "seed_everything" and ctx.qualname(call.func) is None
+        ):
+            name, generators = _FABRIC_SEED, _LIGHTNING
         if generators is not None and name is not None:
             direct.append((site, name, generators))
 
@@ -346,3 +372,154 @@ def seed_state(ctx: ModuleContext) -> SeedState:
     state = SeedState(tuple(calls))
     ctx.memo["seed_state"] = state
     return state
+
+
+# -- switches behind a flag that is off by default ------------------------------------------
+
+
+def _flag_name(expr: ast.AST) -> str | None:
+    """``args.deterministic`` / ``deterministic`` / ``cfg.get("seed")`` -> the flag's name."""
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if (
+        isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "get"
+        and expr.args and isinstance(constant(expr.args[0]), str)
+    ):
+        return constant(expr.args[0])  # type: ignore[return-value]
+    return None
+
+
+def _option_dest(call: ast.Call) -> str | None:
+    dest = constant(keyword(call, "dest"))
+    if isinstance(dest, str):
+        return dest
+    flags = [f for f in (constant(arg) for arg in call.args) if isinstance(f, str)]
+    for flag in flags:
+        if flag.startswith("--"):
+            return flag[2:].replace("-", "_")
+    if flags and not flags[0].startswith("-"):
+        return flags[0]
+    return None
+
+
+def _option_off_by_default(ctx: ModuleContext, name: str) -> bool | None:
+    """Is the command-line option ``name`` false (or None) when not given? None when this file
+    does not define it."""
+    for site in ctx.calls:
+        call = site.node
+        assert isinstance(call, ast.Call)
+        if not (isinstance(call.func, ast.Attribute) and call.func.attr in {"add_argument", "option"}):
+            continue
+        if _option_dest(call) != name:
+            continue
+        if has_kwargs_splat(call):
+            return None
+        default = keyword(call, "default")
+        action = constant(keyword(call, "action"))
+        if default is None:
+            if action == "store_false":
+                return False
+            # store_true and is_flag default to False; a plain option defaults to None.
+            return True
+        value = constant(default)
+        return value is not NOT_CONSTANT and not value
+    return None
+
+
+def _param_off_by_default(function: ast.FunctionDef | ast.AsyncFunctionDef | None, name: str) -> bool | None:
+    if function is None:
+        return None
+    args = function.args
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    for arg, default in pairs:
+        if arg.arg == name:
+            value = constant(default)
+            return value is not NOT_CONSTANT and not value
+    return None
+
+
+def flag_off_by_default(ctx: ModuleContext, expr: ast.AST, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> bool:
+    """Is ``expr`` (``args.deterministic``, ``args.seed``) false or None on a run given no
+    options? Only when this file shows the default: an option read from a config we cannot
+    see counts as on."""
+    name = _flag_name(expr)
+    if name is None:
+        return False
+    if "seed" in name.lower():
+        return not _seed_has_default(ctx) and not _param_has_default(function)
+    found = _param_off_by_default(function, name)
+    if found is None:
+        found = _option_off_by_default(ctx, name)
+    return bool(found)
+
+
+def _test_off_by_default(ctx: ModuleContext, test: ast.expr, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> bool:
+    """A test that is false on a default run: ``if args.deterministic:`` (a store_true flag),
+    ``if args.seed is not None:`` (no default seed), ``if a and b:`` with either one so."""
+    if isinstance(test, ast.BoolOp):
+        return isinstance(test.op, ast.And) and any(_test_off_by_default(ctx, v, function) for v in test.values)
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        op, right = test.ops[0], test.comparators[0]
+        positive = (isinstance(op, (ast.IsNot, ast.NotEq)) and is_none(right)) or (
+            isinstance(op, (ast.Is, ast.Eq)) and constant(right) is True
+        )
+        return positive and flag_off_by_default(ctx, test.left, function)
+    return flag_off_by_default(ctx, test, function)
+
+
+def off_by_default_guard(ctx: ModuleContext, site: Site) -> ast.expr | None:
+    """The test of an ``if`` around ``site`` (in this function) that is false on a default run,
+    so the statement does not run unless an option is given."""
+    child: ast.AST = site.node
+    for ancestor in reversed(site.ancestors):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            return None
+        if isinstance(ancestor, ast.If) and child is not ancestor.test and not any(child is n for n in ancestor.orelse):
+            if _test_off_by_default(ctx, ancestor.test, site.function):
+                return ancestor.test
+        child = ancestor
+    return None
+
+
+def local_subclasses(ctx: ModuleContext, bases: frozenset[str]) -> frozenset[str]:
+    """Classes this module defines (at top level) on top of one of ``bases`` (qualified names),
+    directly or through another such class: ``class MyCLI(LightningCLI)``. Their call lines are
+    added to the walk, since nothing else makes them interesting."""
+    key = "subclasses:" + ",".join(sorted(bases))
+    cached = ctx.memo.get(key)
+    if isinstance(cached, frozenset):
+        return cached
+    found: set[str] = set()
+    changed = True
+    classes = [node for node in ctx.tree.body if isinstance(node, ast.ClassDef)]
+    while changed:
+        changed = False
+        for node in classes:
+            if node.name in found:
+                continue
+            for base in node.bases:
+                if (isinstance(base, ast.Name) and base.id in found) or ctx.qualname(base) in bases:
+                    found.add(node.name)
+                    changed = True
+                    break
+    result = frozenset(found)
+    ctx.memo[key] = result
+    if result:
+        ctx.include_names(result)
+    return result
+
+
+def calls_of(ctx: ModuleContext, qualnames: frozenset[str]) -> list[Site]:
+    """Calls of these classes (or functions), and of local subclasses of them."""
+    subclasses = local_subclasses(ctx, qualnames)
+    found = []
+    for site in ctx.calls:
+        call = site.node
+        assert isinstance(call, ast.Call)
+        if ctx.call_name(call) in qualnames or (isinstance(call.func, ast.Name) and call.func.id in subclasses):
+            found.append(site)
+    return found

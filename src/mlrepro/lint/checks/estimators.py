@@ -12,7 +12,8 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
-from mlrepro.lint.context import ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, narrow_interest
+from mlrepro.lint.context import NOT_CONSTANT, ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, narrow_interest
+from mlrepro.lint.seeding import TORCH, seed_state
 
 Hit = tuple[ast.AST, str]
 
@@ -153,18 +154,18 @@ BOOSTING_TRAIN: dict[str, frozenset[str]] = {
 }
 
 
-def _literal_keys(expr: ast.AST) -> frozenset[str] | None:
-    """The keys of ``{"a": 1}`` / ``dict(a=1)``; None when they cannot all be read statically."""
+def _literal_items(expr: ast.AST) -> dict[str, ast.expr] | None:
+    """The items of ``{"a": 1}`` / ``dict(a=1)``; None when they cannot all be read statically."""
     if isinstance(expr, ast.Dict):
         keys = [constant(k) if k is not None else None for k in expr.keys]
         if all(isinstance(k, str) for k in keys):
-            return frozenset(keys)  # type: ignore[arg-type]
+            return dict(zip(keys, expr.values))  # type: ignore[arg-type]
         return None
     if (
         isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "dict"
         and not expr.args and not has_kwargs_splat(expr)
     ):
-        return frozenset(kw.arg for kw in expr.keywords if kw.arg is not None)
+        return {kw.arg: kw.value for kw in expr.keywords if kw.arg is not None}
     return None
 
 
@@ -191,8 +192,8 @@ def _touches(node: ast.AST, name: str) -> bool | None:
     return None
 
 
-def _assigned_keys(scope: ast.AST, name: str) -> tuple[bool, frozenset[str] | None]:
-    """(is ``name`` bound in ``scope``?, the keys of its one dict-literal binding, if that is all there is)."""
+def _assigned_items(scope: ast.AST, name: str) -> tuple[bool, dict[str, ast.expr] | None]:
+    """(is ``name`` bound in ``scope``?, the items of its one dict-literal binding, if that is all there is)."""
     assigned: list[ast.expr] = []
     opaque = False
     if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -213,26 +214,101 @@ def _assigned_keys(scope: ast.AST, name: str) -> tuple[bool, frozenset[str] | No
         return False, None
     if opaque or len(assigned) != 1:
         return True, None
-    return True, _literal_keys(assigned[0])
+    return True, _literal_items(assigned[0])
 
 
-def _params_keys(ctx: ModuleContext, site: Site, expr: ast.AST) -> frozenset[str] | None:
-    """The keys of the params dict passed to a ``train()`` call, or None when unknown."""
+def _params_items(ctx: ModuleContext, site: Site, expr: ast.AST) -> dict[str, ast.expr] | None:
+    """The items of the params dict passed to a ``train()`` call, or None when unknown."""
     if not isinstance(expr, ast.Name):
-        return _literal_keys(expr)
+        return _literal_items(expr)
     # ``params = {...}`` sits on a line the pruned walk skips (nothing on it is interesting
     # unless it mentions a seed), so read the enclosing scope's statements directly. This
     # happens only for the rare ``xgboost.train(params, ...)`` call, not per file.
     scopes: list[ast.AST] = [s for s in (site.function,) if s is not None] + [ctx.tree]
     for scope in scopes:
-        bound, keys = _assigned_keys(scope, expr.id)
+        bound, items = _assigned_items(scope, expr.id)
         if bound:
-            return keys
+            return items
+    return None
+
+
+# Each library draws only when a sampling option is on; otherwise training is deterministic
+# (XGBoost: subsample and colsample_* default to 1; LightGBM: bagging is off and
+# feature_fraction is 1; CatBoost samples by default but from a fixed default seed, 0, so the
+# rule asks for a seed only once the code configures sampling itself). A non-literal value
+# (``subsample=args.subsample``) counts as on: the option is there to be turned.
+_XGB_FRACTIONS = ("subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode")
+_LGBM_BAGGING = ("bagging_fraction", "subsample", "sub_row", "bagging")
+_LGBM_BAGGING_FREQ = ("bagging_freq", "subsample_freq")
+_LGBM_FRACTIONS = ("feature_fraction", "colsample_bytree", "sub_feature", "feature_fraction_bynode")
+_LGBM_BOOSTING = ("boosting", "boosting_type", "boost", "data_sample_strategy")
+_LGBM_RANDOM_BOOSTING = frozenset({"rf", "random_forest", "goss", "dart"})
+_CATBOOST_FRACTIONS = ("subsample", "rsm", "colsample_bylevel")
+_CATBOOST_AMOUNTS = ("random_strength", "bagging_temperature")
+
+
+def _below_one(value: ast.expr) -> bool:
+    literal = constant(value)
+    if literal is NOT_CONSTANT:
+        return not is_none(value)
+    return isinstance(literal, (int, float)) and not isinstance(literal, bool) and literal < 1
+
+
+def _positive(value: ast.expr) -> bool:
+    literal = constant(value)
+    if literal is NOT_CONSTANT:
+        return not is_none(value)
+    return isinstance(literal, (int, float)) and literal > 0
+
+
+def _shown(name: str, value: ast.expr) -> str:
+    return f"{name}={ast.unparse(value)}"
+
+
+def _sampling_option(library: str, short: str, items: dict[str, ast.expr]) -> str | None:
+    """The option that makes this model draw random numbers (for the message), or None when
+    training is deterministic."""
+    if library == "xgboost":
+        if short.startswith("XGBRF"):
+            return f"`{short}` (a random forest: subsample and colsample_bynode default to 0.8)"
+        for name in _XGB_FRACTIONS:
+            if name in items and _below_one(items[name]):
+                return _shown(name, items[name])
+        booster, rate = items.get("booster"), items.get("rate_drop")
+        if booster is not None and constant(booster) == "dart" and rate is not None and _positive(rate):
+            return _shown("rate_drop", rate)
+        return None
+    if library == "lightgbm":
+        for name in _LGBM_BOOSTING:
+            value = items.get(name)
+            if value is not None and constant(value) in _LGBM_RANDOM_BOOSTING:
+                return _shown(name, value)
+        freq = next((items[n] for n in _LGBM_BAGGING_FREQ if n in items), None)
+        for name in _LGBM_BAGGING:
+            if name in items and _below_one(items[name]) and freq is not None and _positive(freq):
+                return _shown(name, items[name])
+        for name in _LGBM_FRACTIONS:
+            if name in items and _below_one(items[name]):
+                return _shown(name, items[name])
+        extra = items.get("extra_trees")
+        if extra is not None and constant(extra) not in (False, None, 0):
+            return _shown("extra_trees", extra)
+        return None
+    for name in _CATBOOST_FRACTIONS:
+        if name in items and _below_one(items[name]):
+            return _shown(name, items[name])
+    for name in _CATBOOST_AMOUNTS:
+        if name in items and _positive(items[name]):
+            return _shown(name, items[name])
+    bootstrap = items.get("bootstrap_type")
+    if bootstrap is not None and constant(bootstrap) != "No":
+        return _shown("bootstrap_type", bootstrap)
     return None
 
 
 def unseeded_gradient_boosting(ctx: ModuleContext) -> Iterator[Hit]:
-    """MLR110: XGBoost / LightGBM / CatBoost models and ``train()`` calls with no explicit seed."""
+    """MLR110: XGBoost / LightGBM / CatBoost models and ``train()`` calls that sample rows or
+    columns (a sampling option is on) with no explicit seed."""
     if not ctx.imports_any("xgboost", "lightgbm", "catboost"):
         return
     for site, name in ctx.calls_matching(lambda n: n.startswith(("xgboost.", "lightgbm.", "catboost."))):
@@ -241,27 +317,34 @@ def unseeded_gradient_boosting(ctx: ModuleContext) -> Iterator[Hit]:
         if has_kwargs_splat(call):
             continue
         short = name.rsplit(".", 1)[-1]
+        library = name.split(".", 1)[0]
         for prefix, classes, seeds in BOOSTING_ESTIMATORS:
             if name.startswith(prefix) and short in classes:
                 given = [keyword(call, s) for s in sorted(seeds)]
-                if all(v is None or is_none(v) for v in given):
-                    argument = "random_seed" if prefix == "catboost." else "random_state"
-                    yield call, (
-                        f"`{short}()` relies on the library's default seed: pass `{argument}=<seed>` so "
-                        f"its row/column sampling is fixed and the seed is logged with the run"
-                    )
+                if not all(v is None or is_none(v) for v in given):
+                    continue
+                option = _sampling_option(library, short, {kw.arg: kw.value for kw in call.keywords if kw.arg})
+                if option is None:
+                    continue
+                argument = "random_seed" if prefix == "catboost." else "random_state"
+                yield call, (
+                    f"`{short}()` samples ({option}) with the library's default seed: pass `{argument}=<seed>` "
+                    f"so the sample is chosen on purpose and the seed is logged with the run"
+                )
         seeds = BOOSTING_TRAIN.get(name)
         if seeds is None:
             continue
         params = _argument(call, "params", 0)
         if params is None:
             continue
-        keys = _params_keys(ctx, site, params)
-        if keys is not None and not keys & seeds:
-            library = name.split(".", 1)[0]
+        items = _params_items(ctx, site, params)
+        if items is None or set(items) & seeds:
+            continue
+        option = _sampling_option(library, "train", items)
+        if option is not None:
             yield call, (
-                f"`{library}.train()` gets a params dict without a seed: add `\"seed\": <seed>` so "
-                f"its row/column sampling is fixed and the seed is logged with the run"
+                f"`{library}.train()` samples ({option}) but its params dict has no seed: add `\"seed\": <seed>` "
+                f"so the sample is chosen on purpose and the seed is logged with the run"
             )
 
 
@@ -350,8 +433,45 @@ def _random_augmentation(ctx: ModuleContext) -> bool:
     return found
 
 
+_RANDOM_SAMPLERS = ("RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler")
+_SHUFFLING_SAMPLERS = ("DistributedSampler",)  # shuffle=True by default
+
+
+def _random_sampler(ctx: ModuleContext, site: Site, expr: ast.expr) -> bool:
+    """A sampler that draws: built inline or bound to a name in this module (a sampler we
+    cannot see may well be sequential, so it does not count)."""
+    if isinstance(expr, ast.Name):
+        for scope in [s for s in (site.function,) if s is not None] + [ctx.tree]:
+            bound, _ = _assigned_items(scope, expr.id)
+            if bound:
+                values = [
+                    node.value for node in ast.walk(scope) if isinstance(node, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == expr.id for t in node.targets)
+                ]
+                return any(_random_sampler(ctx, site, v) for v in values if not isinstance(v, ast.Name))
+        return False
+    if not isinstance(expr, ast.Call):
+        return False
+    name = ctx.call_name(expr)
+    short = (name or "").rsplit(".", 1)[-1] if name else (expr.func.id if isinstance(expr.func, ast.Name) else "")
+    if short.endswith(_RANDOM_SAMPLERS):
+        return True
+    if short in _SHUFFLING_SAMPLERS:
+        return constant(keyword(expr, "shuffle")) not in (False, 0)
+    if short == "BatchSampler" and expr.args:
+        return _random_sampler(ctx, site, expr.args[0])
+    return False
+
+
 def dataloader_workers_unseeded(ctx: ModuleContext) -> Iterator[Hit]:
-    """MLR112: a multi-worker ``DataLoader`` whose randomness matters, with no worker seeding."""
+    """MLR112: a multi-worker ``DataLoader`` that shuffles or augments at random, in a file that
+    leaves torch's global generator unseeded, with no worker seeding. PyTorch seeds each worker's
+    torch, ``random`` and NumPy from a base seed drawn from that generator, so a seeded torch
+    (or ``generator=`` / ``worker_init_fn=``) makes the workers reproducible."""
+    state = seed_state(ctx)
+    if state.seeded(TORCH):
+        return
+    never = state.never(TORCH)
     for site, _ in ctx.calls_matching(lambda n: n in DATALOADERS):
         call = site.node
         assert isinstance(call, ast.Call)
@@ -366,16 +486,17 @@ def dataloader_workers_unseeded(ctx: ModuleContext) -> Iterator[Hit]:
         if _loader_argument(call, "worker_init_fn") is not None or _loader_argument(call, "generator") is not None:
             continue
         shuffle = _loader_argument(call, "shuffle")
+        sampler = _loader_argument(call, "sampler") or _loader_argument(call, "batch_sampler")
         if shuffle is not None and constant(shuffle) is not False:
             reason = "and shuffling"
-        elif _loader_argument(call, "sampler") is not None or _loader_argument(call, "batch_sampler") is not None:
-            reason = "and a sampler"
+        elif sampler is not None and _random_sampler(ctx, site, sampler):
+            reason = "and a random sampler"
         elif _random_augmentation(ctx):
             reason = "in a file with random augmentation"
         else:
             continue
         yield call, (
-            f"`DataLoader` with worker processes {reason} gets neither `generator=` nor "
-            f"`worker_init_fn=`: pass `generator=torch.Generator().manual_seed(seed)` and a "
-            f"`worker_init_fn` that seeds NumPy and `random` per worker"
+            f"`DataLoader` with worker processes {reason} gets neither `generator=` nor `worker_init_fn=`, and "
+            f"torch's global generator, {never}, cannot seed its workers: call `torch.manual_seed(seed)` (PyTorch "
+            f"then seeds each worker) or pass `generator=torch.Generator().manual_seed(seed)`"
         )

@@ -161,11 +161,106 @@ def unseeded_numpy_global(ctx: ModuleContext) -> Iterator[Hit]:
     state = seed_state(ctx)
     if state.seeded(NUMPY):
         return
-    for site, name in ctx.calls_matching(_numpy_global_draw):
-        yield site.node, (
+    hits: list[Hit] = [
+        (site.node, (
             f"`{_spelling(site.node)}()` draws from NumPy's global generator, {state.never(NUMPY)} "  # type: ignore[arg-type]
             "(`np.random.seed(...)`); prefer `rng = np.random.default_rng(seed)`"
+        ))
+        for site, name in ctx.calls_matching(_numpy_global_draw)
+    ]
+    hits += _image_data_generators(ctx, state.never(NUMPY))
+    yield from sorted(hits, key=lambda hit: (getattr(hit[0], "lineno", 0), getattr(hit[0], "col_offset", 0)))
+
+
+# Keras' ImageDataGenerator draws its augmentations (and its iterators their shuffles) from
+# NumPy's global generator; ``.flow(..., seed=s)`` reseeds it with ``s`` before every batch.
+_IMAGE_GENERATOR_ROOTS = ("keras.", "tensorflow.keras.", "tensorflow.compat.v1.keras.", "tf_keras.")
+_RANDOM_AUGMENTATIONS = (
+    "rotation_range", "width_shift_range", "height_shift_range", "brightness_range", "shear_range",
+    "zoom_range", "channel_shift_range", "horizontal_flip", "vertical_flip",
+)
+# method -> (position of ``shuffle``, position of ``seed``)
+_FLOWS: dict[str, tuple[int, int]] = {"flow": (3, 5), "flow_from_directory": (6, 7), "flow_from_dataframe": (10, 11)}
+
+
+def _image_data_generator(name: str | None) -> bool:
+    return name is not None and name.endswith(".ImageDataGenerator") and name.startswith(_IMAGE_GENERATOR_ROOTS)
+
+
+def _augments(call: ast.Call) -> bool:
+    """Any random augmentation switched on (a non-literal counts: it is configured to be on)."""
+    for name in _RANDOM_AUGMENTATIONS:
+        value = keyword(call, name)
+        if value is not None and constant(value) not in (0, 0.0, False, None, (), []):
+            return True
+    return has_kwargs_splat(call)
+
+
+def _generator_names(ctx: ModuleContext) -> dict[str, ast.Call]:
+    """``datagen = ImageDataGenerator(...)`` (or ``self.datagen = ...``): name -> constructor."""
+    names: dict[str, ast.Call] = {}
+    for site in ctx.sites(ast.Assign):
+        node = site.node
+        assert isinstance(node, ast.Assign)
+        if isinstance(node.value, ast.Call) and _image_data_generator(ctx.call_name(node.value)):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    names[target.id] = node.value
+                elif isinstance(target, ast.Attribute):
+                    names[target.attr] = node.value
+    return names
+
+
+def _image_data_generators(ctx: ModuleContext, never: str) -> Iterator[Hit]:
+    """``datagen.flow(...)`` without ``seed=``: it shuffles (by default) and augments from NumPy's
+    global generator. A random ``ImageDataGenerator`` whose flows this file never calls (it is
+    passed elsewhere) is reported where it is built, unless some flow of this file is seeded."""
+    if not ctx.imports_any("keras", "tensorflow", "tf_keras"):
+        return
+    names = _generator_names(ctx)
+    used: set[int] = set()
+    seeded_flow = False
+    for site in ctx.calls:
+        call = site.node
+        assert isinstance(call, ast.Call)
+        func = call.func
+        if not isinstance(func, ast.Attribute) or func.attr not in _FLOWS:
+            continue
+        shuffle_at, seed_at = _FLOWS[func.attr]
+        if _set(call, seed_at, "seed"):
+            seeded_flow = True
+            continue
+        receiver = func.value
+        if isinstance(receiver, ast.Call) and _image_data_generator(ctx.call_name(receiver)):
+            generator: ast.Call | None = receiver
+        elif isinstance(receiver, ast.Name):
+            generator = names.get(receiver.id)
+        elif isinstance(receiver, ast.Attribute):
+            generator = names.get(receiver.attr)
+        else:
+            generator = None
+        if generator is None:
+            continue
+        used.add(id(generator))
+        shuffles = constant(_argument(call, shuffle_at, "shuffle")) not in (False, 0)
+        augments = _augments(generator)
+        if not shuffles and not augments:
+            continue
+        what = " and ".join(w for w, on in (("shuffles", shuffles), ("augments", augments)) if on)
+        yield _method_anchor(call), (
+            f"`{_spelling(call)}(...)` {what} with NumPy's global generator, {never} (`np.random.seed(...)`); "
+            "or pass `seed=` to it"
         )
+    if seeded_flow:
+        return
+    for site, name in ctx.calls_matching(_image_data_generator):
+        call = site.node
+        assert isinstance(call, ast.Call)
+        if id(call) not in used and _augments(call) and not has_kwargs_splat(call):
+            yield call, (
+                f"`{_spelling(call)}(...)` draws its random augmentations from NumPy's global generator, {never} "
+                "(`np.random.seed(...)`); or pass `seed=` to its `.flow(...)`"
+            )
 
 
 # -- MLR104 ---------------------------------------------------------------------------------
