@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mlrepro.config import Settings
-from mlrepro.lint.source_file import safe_resolve
+from mlrepro.lint.source_file import relative_to, safe_resolve
 from mlrepro.selection import PathMatcher
 
 SUFFIXES = (".py", ".pyi", ".ipynb")
@@ -24,10 +24,8 @@ class DiscoveryError(Exception):
 
 
 def relative_posix(path: Path, root: Path) -> str:
-    try:
-        return safe_resolve(path).relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+    found = relative_to(path, root)
+    return found if found is not None else path.as_posix()
 
 
 def _git_visible(directory: Path) -> set[Path] | None:
@@ -67,9 +65,12 @@ def discover(paths: Iterable[Path], settings: Settings) -> list[Path]:
         if not given.exists() and not given.is_symlink():
             raise DiscoveryError(f"{given}: no such file or directory")
         if given.is_dir():
-            visible = _git_visible(given)
-            for path in _walk(given, excluded, settings.root):
-                if visible is None or safe_resolve(path) in visible:
+            # Walked from its resolved path, every file found is already absolute and resolved
+            # up to the links inside the tree: no resolving per file.
+            base = safe_resolve(given)
+            visible = _git_visible(base)
+            for path in _walk(base, excluded, settings.root):
+                if visible is None or path in visible or safe_resolve(path) in visible:
                     found.setdefault(path, None)
         elif not (settings.force_exclude and excluded.matches(relative_posix(given, settings.root))):
             found.setdefault(given, None)

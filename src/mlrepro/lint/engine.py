@@ -22,7 +22,7 @@ from mlrepro.lint.context import ModuleContext
 from mlrepro.lint.facts import ModuleFacts, module_facts
 from mlrepro.lint.discovery import discover, relative_posix
 from mlrepro.lint.notebook import NotebookError, NotebookSource, read_notebook
-from mlrepro.lint.source_file import SourceFileError, read_source, safe_resolve, wide_encoding
+from mlrepro.lint.source_file import SourceFileError, read_source, relative_to, safe_resolve, wide_encoding
 from mlrepro.registry import Rule, bind, enabled_codes, rules_for
 from mlrepro.selection import PathMatcher
 from mlrepro.suppression import file_suppression, line_suppresses
@@ -173,10 +173,8 @@ class Linter:
 
 
 def display_path(path: Path, cwd: Path) -> str:
-    try:
-        return safe_resolve(path).relative_to(cwd).as_posix()
-    except ValueError:
-        return path.as_posix()
+    found = relative_to(path, cwd)
+    return found if found is not None else path.as_posix()
 
 
 _WORKER: Linter | None = None
@@ -201,6 +199,7 @@ def lint_paths(
     large trees, none for small ones). ``project``: read the rest of the project to judge them
     (``project_run``); ``cache``: keep results in ``.mlrepro_cache/`` for the next run."""
     cwd = (cwd or Path.cwd()).resolve()
+    paths = list(paths)
     files = discover(paths, settings)
     items = [(str(path), display_path(path, cwd)) for path in files]
     linter = linter or Linter(settings)
@@ -208,7 +207,8 @@ def lint_paths(
         from mlrepro.lint.project_run import ProjectLinter, project_root
 
         root = project_root(settings.root, settings.config_path is not None, cwd, files)
-        project_files = discover([root], settings)
+        # ``mlrepro lint .`` at the project root names the project itself: walk it once.
+        project_files = files if any(p.is_dir() and safe_resolve(p) == root for p in paths) else discover([root], settings)
         workers = jobs if jobs is not None else (min(os.cpu_count() or 1, 8) if len(project_files) >= PARALLEL_MIN_FILES else 1)
         was_enabled = gc.isenabled()
         gc.disable()

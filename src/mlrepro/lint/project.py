@@ -43,6 +43,14 @@ class ProjectIndex:
         dirs = {str(PurePosixPath(rel).parent) for rel in self.facts}
         self._src = any(d == "src" or d.startswith("src/") for d in dirs)
         self._root_cache: dict[str, list[str]] = {}
+        # The first component a module name can have under each directory (``utils`` for
+        # utils.py or utils/): most imports name other packages and fail this one lookup.
+        self._heads: dict[str, set[str]] = {}
+        for rel in self.facts:
+            parts = rel.split("/")
+            for i in range(len(parts)):
+                head = parts[i][:-3] if i == len(parts) - 1 and parts[i].endswith(".py") else parts[i]
+                self._heads.setdefault("/".join(parts[:i]), set()).add(head)
         self._module_cache: dict[tuple[str, str, int], str | None] = {}
         self._edges: dict[str, list[tuple[str, int]]] = {rel: self._resolve_imports(rel) for rel in self.facts}
         self._add_config_edges(config_targets)
@@ -66,6 +74,8 @@ class ProjectIndex:
     # -- modules -----------------------------------------------------------------------------
     def _module_file(self, base: str, dotted: str) -> str | None:
         parts = [p for p in dotted.split(".") if p]
+        if parts and parts[0] not in self._heads.get(base, ()):
+            return None
         stem = "/".join(([base] if base else []) + parts)
         for candidate in (f"{stem}.py", f"{stem}/__init__.py" if stem else "__init__.py"):
             if candidate in self.facts:

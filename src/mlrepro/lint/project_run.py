@@ -27,7 +27,7 @@ from mlrepro.lint.cache import LintCache, cache_key
 from mlrepro.lint.engine import Linter, display_path
 from mlrepro.lint.facts import GENERATOR_OF_CODE, TRAINING_NAME, ModuleFacts
 from mlrepro.lint.project import ProjectIndex, declared_entry_points
-from mlrepro.lint.source_file import SourceFileError, read_source, safe_resolve
+from mlrepro.lint.source_file import SourceFileError, read_source, relative_to, safe_resolve
 from mlrepro.suppression import line_suppresses
 
 _MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
@@ -400,10 +400,7 @@ def _uses_framework(facts: ModuleFacts, generator: str) -> bool:
 
 
 def _relative(path: Path, root: Path) -> str | None:
-    try:
-        return safe_resolve(path).relative_to(root).as_posix()
-    except ValueError:
-        return None
+    return relative_to(path, root)
 
 
 def _source_lines(path: Path, max_bytes: int) -> tuple[list[str], Any]:

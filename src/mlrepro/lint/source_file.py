@@ -55,6 +55,19 @@ def read_source(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+def relative_to(path: Path, root: Path) -> str | None:
+    """``path`` relative to the resolved ``root`` as a POSIX string, or None outside it. A path
+    found by walking ``root`` already starts with it: no system call then (a large tree has
+    thousands of files, and resolving each costs more than linting a small one)."""
+    text, prefix = str(path), f"{root}{os.sep}"
+    if text.startswith(prefix) and ".." not in path.parts:
+        return text[len(prefix):].replace(os.sep, "/")
+    try:
+        return safe_resolve(path).relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
 def safe_resolve(path: Path) -> Path:
     """``path.resolve()``, or the absolute path where resolving fails (a symlink loop raises)."""
     try:
