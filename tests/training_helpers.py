@@ -4,6 +4,7 @@ reproduction-rule tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,3 +55,13 @@ def run_training(store: Store, repo: Repo, succeeds: bool = True) -> str:
     done = subprocess.run([sys.executable, "train.py"], cwd=repo.path, env=training_env(store), capture_output=True, text=True, timeout=300, check=False)
     assert (done.returncode == 0) == succeeds, done.stderr[-3000:]
     return latest_run_id(store)
+
+
+def reproduce_json(store: Store, repo: Repo, run_id: str, *args: str) -> tuple[int, dict, str]:
+    """``mlrepro reproduce RUN_ID --output-format json`` in a fresh process, from the repository."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json", *args],
+        cwd=repo.path, env=training_env(store), capture_output=True, text=True, timeout=600,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, (json.loads(done.stdout) if done.stdout.strip() else {}), done.stderr

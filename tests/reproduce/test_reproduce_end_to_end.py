@@ -4,27 +4,20 @@ re-executed by the real CLI in a fresh process."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from audit_helpers import Repo, Store, git, init_repo
-from training_helpers import TRAIN, run_training, training_env
+from training_helpers import TRAIN, reproduce_json, run_training, training_env
 
 
 def train(store: Store, repo: Repo) -> str:
     return run_training(store, repo)
 
 
-def reproduce(store: Store, repo: Repo, run_id: str, *args: str) -> tuple[int, dict, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json", *args],
-        cwd=repo.path, env=training_env(store), capture_output=True, text=True, timeout=600,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    return done.returncode, (json.loads(done.stdout) if done.stdout.strip() else {}), done.stderr
+reproduce = reproduce_json
 
 
 def project(tmp_path: Path, seed: str = "7", after: str = "pass") -> Repo:

@@ -5,13 +5,11 @@ process; the commands the tags name would leave a file behind if they ran."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from audit_helpers import Repo, Store, audit_json, codes_by_run, findings_of, git, init_repo
-from training_helpers import TRAIN, run_training, training_env
+from training_helpers import TRAIN, reproduce_json, run_training
 
 # Leaves a marker outside the worktree (which is removed afterwards) when it runs.
 MARK = "import pathlib, sys\npathlib.Path(sys.argv[1]).write_text('ran')\n"
@@ -21,13 +19,7 @@ def project(tmp_path: Path) -> Repo:
     return init_repo(tmp_path, {"train.py": TRAIN.format(seed="7", after="pass"), ".gitignore": "mlruns/\nmlartifacts/\n", "pyproject.toml": "[tool.mlrepro]\n"})
 
 
-def reproduce(store: Store, repo: Repo, run_id: str, *args: str) -> tuple[int, dict, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json", *args],
-        cwd=repo.path, env=training_env(store), capture_output=True, text=True, timeout=600,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    return done.returncode, (json.loads(done.stdout) if done.stdout.strip() else {}), done.stderr
+reproduce = reproduce_json
 
 
 def tagged_run(store: Store, repo: Repo, command: list[str], **tags: str) -> str:
