@@ -425,3 +425,29 @@ def test_concurrent_runs_share_the_cache_safely(tmp_path: Path) -> None:
     assert not list((root / ".mlrepro_cache").glob("*.tmp"))
     again = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
     assert again.stdout in results
+
+
+def test_a_script_that_only_draws_figures_keeps_quiet_but_not_one_that_writes_data(tmp_path: Path) -> None:
+    plot = """
+    import random
+
+    import matplotlib.pyplot as plt
+
+    colours = ["r", "g", "b"]
+    random.shuffle(colours)
+    plt.bar([1, 2, 3], [3, 1, 2], color=colours)
+    plt.savefig("bars.png")
+    """
+    split = """
+    import random
+
+    import matplotlib.pyplot as plt
+
+    rows = list(range(100))
+    random.shuffle(rows)
+    with open("train.txt", "w") as out:
+        out.write(str(rows[:80]))
+    plt.hist(rows)
+    """
+    root = write(tmp_path, {"plot_bars.py": plot, "make_split.py": split})
+    assert codes(lint(root)) == {("make_split.py", "MLR101")}

@@ -38,6 +38,14 @@ _TRAINING_MARKERS = (
     "apply_gradients", "GradientTape", "optax.", ".train(", ".optimize(",
 )
 
+# A script that plots with these and writes none of these makes figures, not data: its colour
+# shuffles and sampled points change no result anyone reproduces.
+_PLOTTING = frozenset({"matplotlib", "seaborn", "plotly", "bokeh", "altair"})
+_DATA_WRITES = (
+    ".to_csv(", ".to_parquet(", ".to_json(", ".to_pickle(", "np.save", "numpy.save", "json.dump", "pickle.dump",
+    "joblib.dump", "torch.save(", ".tofile(", ".write(", "writerow", "write_text(", "write_bytes(",
+)
+
 # ``train``, ``train_one_epoch``, ``do_train``, ``fit_model`` (not ``pretrained``, ``fitness``).
 TRAINING_NAME = re.compile(r"^(?:[A-Za-z0-9]+_)*(?:train|fit|training)(?:_\w+)?$")
 
@@ -66,6 +74,7 @@ class ModuleFacts:
     definitions: list[tuple[str, int, int]] = field(default_factory=list)
     hydra: bool = False  # instantiates objects from Hydra configs (``_target_``)
     main_blocks: list[tuple[int, int]] = field(default_factory=list)  # ``if __name__ == "__main__":`` rows
+    plots_only: bool = False  # draws figures and writes no data (a visualisation script)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +82,7 @@ class ModuleFacts:
             "top_level_code": self.top_level_code, "functions": self.functions, "seeds": self.seeds,
             "cudnn_layer": self.cudnn_layer, "uses_cuda": self.uses_cuda, "trains": self.trains,
             "definitions": self.definitions, "hydra": self.hydra, "main_blocks": self.main_blocks,
+            "plots_only": self.plots_only,
         }
 
     @classmethod
@@ -86,7 +96,7 @@ class ModuleFacts:
             cudnn_layer=tuple(data["cudnn_layer"]) if data["cudnn_layer"] else None,  # type: ignore[arg-type]
             uses_cuda=bool(data["uses_cuda"]), trains=bool(data.get("trains")),
             definitions=[(n, a, b) for n, a, b in data.get("definitions", ())], hydra=bool(data.get("hydra")),
-            main_blocks=[(a, b) for a, b in data.get("main_blocks", ())],
+            main_blocks=[(a, b) for a, b in data.get("main_blocks", ())], plots_only=bool(data.get("plots_only")),
         )
 
     def in_main_block(self, row: int) -> bool:
@@ -198,4 +208,8 @@ def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> Module
         for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
     ]
     facts.hydra = any(q == "hydra" or q.startswith("hydra.") for q in ctx.imports.values())
+    facts.plots_only = (
+        any(q.split(".", 1)[0] in _PLOTTING for q in ctx.imports.values())
+        and not any(marker in ctx.source for marker in _DATA_WRITES)
+    )
     return facts

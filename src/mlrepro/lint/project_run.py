@@ -44,7 +44,7 @@ _LAYER_DEPTH = 2
 # Findings that matter only where a model is trained: an evaluation script's cuDNN autotuning
 # and loader workers change no weights, and the weights its framework initialises are replaced
 # by the checkpoint it loads. Python's and NumPy's draws still count there (a sampled subset, a
-# data split).
+# data split), unless the script only makes figures (``facts.plots_only``).
 _TRAINING_ONLY = frozenset({"MLR202", "MLR112"})
 _MODEL_GENERATORS = frozenset({"torch", "cudnn", "tensorflow"})
 
@@ -248,8 +248,9 @@ class ProjectLinter:
 
         What runs as the module's own script (a script nothing imports, or the ``__main__``
         block of one that is also imported) is judged by the module's own seeds, as before; an
-        entry point that only evaluates or plots does not report its frameworks' draws (model
-        initialisation, dropout), cuDNN autotuning or loader workers. The rest is library code: a draw stays where it is written when no
+        entry point that only evaluates does not report its frameworks' draws (model
+        initialisation, dropout), cuDNN autotuning or loader workers, and one that only draws
+        figures (and writes no data) none of its draws. The rest is library code: a draw stays where it is written when no
         entry point reaches it, or when an entry point that trains leaves its generator unseeded
         and imports the module too indirectly to be told at its import (``_relocated``).
         """
@@ -263,7 +264,9 @@ class ProjectLinter:
             generator = GENERATOR_OF_CODE.get(finding.code)
             row = finding.location.row if finding.location is not None and finding.cell is None else 0
             own = script or (rel in index.entries and facts.in_main_block(row))
-            if own and not trains and (generator in _MODEL_GENERATORS or finding.code in _TRAINING_ONLY):
+            if own and not trains and (
+                generator in _MODEL_GENERATORS or finding.code in _TRAINING_ONLY or (generator is not None and facts.plots_only)
+            ):
                 continue
             if generator is None:
                 kept.append(finding)
