@@ -103,14 +103,16 @@ def test_a_generated_projects_findings_do_not_depend_on_order_jobs_or_cache(case
         reported = rng.sample(modules, rng.randint(1, len(modules)))
         shuffled = rng.sample(reported, len(reported))
 
-        def run(paths: list[Path], jobs: int, cache: bool) -> list[tuple[str, int, int, str, str]]:
-            return found(lint_paths(paths, configured, cwd=root, jobs=jobs, cache=cache).findings)
+        def run(paths: list[Path], jobs: int, cache: bool, whole: bool = True) -> list[tuple[str, int, int, str, str]]:
+            return found(lint_paths(paths, configured, cwd=root, jobs=jobs, cache=cache, project=whole).findings)
 
         fresh = run(reported, 1, False)
         assert run(shuffled, 1, False) == fresh, "the order of the paths changed the findings"
         assert run(shuffled, 2, False) == fresh, "jobs=2 changed the findings"
         assert run(reported, 1, True) == fresh, "the first cached run changed the findings"
         assert run(shuffled, 2, True) == fresh, "a run from the cache changed the findings"
+        alone = run(reported, 1, False, whole=False)  # --no-project: each file judged alone
+        assert run(shuffled, 2, False, whole=False) == alone, "jobs=2 or the order changed the findings of --no-project"
         # The whole project named by its directory reports every module: the same findings.
         whole = run([root], 1, False)
         assert [f for f in whole if f[0] in {p.relative_to(root).as_posix() for p in reported}] == fresh
