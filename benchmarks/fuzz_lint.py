@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from source_fuzz import SEEDS, as_notebook, bad_result, mutate, write_source  # noqa: E402
+from source_fuzz import SEEDS, as_notebook, bad_result, mutate, project_modules, write_source  # noqa: E402
 
 BATCH = 500
 
@@ -48,10 +48,11 @@ class Tally:
     notebooks: int = 0
     findings: int = 0
     syntax_errors: int = 0
+    projects: int = 0
     crashes: list[tuple[str, str]] = field(default_factory=list)  # (where saved, one-line reason)
 
     def add(self, other: Tally) -> None:
-        for name in ("examples", "grammar", "mutations", "notebooks", "findings", "syntax_errors"):
+        for name in ("examples", "grammar", "mutations", "notebooks", "findings", "syntax_errors", "projects"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.crashes.extend(other.crashes)
 
@@ -93,6 +94,7 @@ def run_batch(batch: int) -> Tally:
 
     size, seed, share = int(_CONFIG["batch_size"]), int(_CONFIG["seed"]), float(_CONFIG["grammar_share"])  # type: ignore[arg-type]
     crash_dir = Path(str(_CONFIG["crash_dir"]))
+    every = int(_CONFIG["project_every"])  # type: ignore[call-overload]
     tally = Tally()
     generated = grammar_sources(round(size * share), seed * 1_000_003 + batch)
     donors = [*SEEDS, *generated]
@@ -123,6 +125,9 @@ def run_batch(batch: int) -> Tally:
                 why = "".join(traceback.format_exception(exc))
             finally:
                 signal.alarm(0)
+            if why is None and every and i % every == 0:
+                why = project_run(root / "project", path, rng)
+                tally.projects += 1
             if why is None:
                 tally.findings += len(findings)
                 tally.syntax_errors += any(f.code == "MLR001" for f in findings)
@@ -135,18 +140,57 @@ def run_batch(batch: int) -> Tally:
     return tally
 
 
+def project_run(root: Path, source: Path, rng: random.Random) -> str | None:
+    """The source as one module of a generated project (with one more mutated module),
+    linted project-wide twice: without the cache, then with a cache filled by a first run. Why
+    that failed, or None."""
+    import shutil
+
+    from mlrepro.config import resolve_settings
+    from mlrepro.lint.engine import lint_paths
+
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[tool.mlrepro]\n")
+    files = project_modules(rng, rng.randint(2, 4))
+    victim = rng.choice([name for name in files if name.endswith(".py")])
+    files[victim] = mutate(files[victim], rng)
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        write_source(root / name, text)
+    shutil.copyfile(source, root / source.name)
+    settings = resolve_settings(root)
+    signal.alarm(int(_CONFIG["hang_seconds"]))  # type: ignore[call-overload]
+    try:
+        runs = []
+        for cache in (False, True, True):
+            findings = lint_paths([root], settings, cwd=root, jobs=1, cache=cache).findings
+            why = bad_result(findings)
+            if why is not None:
+                return why
+            runs.append([(f.filename, f.location, f.cell, f.code, f.message) for f in findings])
+    except Exception as exc:  # the point of the run
+        return "".join(traceback.format_exception(exc))
+    finally:
+        signal.alarm(0)
+    if not runs[0] == runs[1] == runs[2]:
+        return "the cached project-wide run gave other findings than the fresh one"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grammar-share", type=float, default=0.05, help="share of sources from hypothesmith as they are (slow to generate)")
+    parser.add_argument("--project-every", type=int, default=20, help="every Nth source is also linted project-wide, in a generated project (0: never)")
     parser.add_argument("--hang-seconds", type=int, default=30)
     parser.add_argument("--crash-dir", type=Path, default=Path("fuzz-crashes"))
     args = parser.parse_args(argv)
     batches = max(1, -(-args.examples // BATCH))
     options = {"batch_size": BATCH, "seed": args.seed, "grammar_share": args.grammar_share, "hang_seconds": args.hang_seconds,
-               "crash_dir": str(args.crash_dir.resolve())}
+               "project_every": args.project_every, "crash_dir": str(args.crash_dir.resolve())}
     total = Tally()
     start = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(args.workers, initializer=_init, initargs=(options,)) as pool:
@@ -160,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - start
     print(
         f"fuzz_lint: {total.examples:,} generated sources linted ({total.grammar:,} from the grammar, {total.mutations:,} mutations; "
-        f"{total.notebooks:,} as notebooks; {total.syntax_errors:,} not valid Python), {total.findings:,} findings, "
+        f"{total.notebooks:,} as notebooks; {total.syntax_errors:,} not valid Python; {total.projects:,} also project-wide), "
+        f"{total.findings:,} findings, "
         f"{len(total.crashes)} crashes, in {elapsed:.0f} s ({total.examples / elapsed:.0f}/s, {args.workers} workers, seed {args.seed})"
     )
     return 1 if total.crashes else 0
