@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,8 @@ _CONFIG: dict[str, object] = {}
 
 def _init(options: dict[str, object]) -> None:
     _CONFIG.update(options)
+    # hypothesmith compiles what it generates: Python's warnings about that code are noise here.
+    warnings.simplefilter("ignore", SyntaxWarning)
     signal.signal(signal.SIGALRM, _alarm)
 
 
