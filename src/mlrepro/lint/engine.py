@@ -11,6 +11,7 @@ import gc
 import io
 import os
 import tokenize
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,11 @@ class Linter:
         if not enabled and not want_facts:
             return [], None
         try:
-            tree = ast.parse(source, filename=display)
+            # The parser warns about the code it reads (``1if x``, ``"\\d"``) on stderr: not ours to
+            # print, and it would land outside the findings' format.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(source, filename=display)
         except SyntaxError as exc:
             row, col, message = meta.syntax_error(exc)
             return self._meta(enabled, meta.SYNTAX_ERROR, display, row, col, message, notebook), None

@@ -144,8 +144,17 @@ def _spread(values: Sequence[float]) -> dict[str, float]:
         "min": min(values),
         "max": max(values),
         "mean": statistics.mean(values),  # exact (fractions): identical repeats give their value back
-        "std": statistics.stdev(values) if len(values) > 1 else math.nan,
+        "std": _stdev(values),
     }
+
+
+def _stdev(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return math.nan
+    try:
+        return statistics.stdev(values)
+    except OverflowError:  # the exact result exceeds the largest float (values near ±1.8e308)
+        return math.inf
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:
