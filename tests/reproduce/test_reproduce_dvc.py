@@ -63,7 +63,7 @@ def set_data(repo: Repo, text: str) -> str:
 
 
 def reproduce(store: Store, repo: Repo, run_id: str, trust: Trust = Trust()) -> ReproResult:
-    return reproduce_run(MlflowStore.open(store.uri), run_id, repo.path, timeout=300, trust=trust)
+    return reproduce_run(MlflowStore.open(store.uri, writable=True), run_id, repo.path, timeout=300, trust=trust)
 
 
 def test_the_runs_data_version_is_checked_out_from_the_users_cache(tmp_path: Path, store: Store) -> None:
