@@ -8,6 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Hypothesis keeps failing examples in ./.hypothesis by default: a trace in the checkout. The
+# property tests print their failing example instead.
+hypothesis_settings.register_profile("mlrepro", database=None)
+hypothesis_settings.load_profile("mlrepro")
 
 if TYPE_CHECKING:
     from audit_helpers import Store
@@ -27,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # What MLflow leaves in the current directory when nobody says where to write (its default
 # tracking database and artifact root): a test must never leave them in the checkout.
-_TRACES = ("mlruns", "mlflow.db", "mlartifacts")
+_TRACES = ("mlruns", "mlflow.db", "mlartifacts", ".hypothesis")
 
 
 def _traces() -> set[str]:
