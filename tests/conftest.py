@@ -8,12 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import settings as hypothesis_settings
-
-# Hypothesis keeps failing examples in ./.hypothesis by default: a trace in the checkout. The
-# property tests print their failing example instead.
-hypothesis_settings.register_profile("mlrepro", database=None)
-hypothesis_settings.load_profile("mlrepro")
 
 if TYPE_CHECKING:
     from audit_helpers import Store
@@ -36,6 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 _TRACES = ("mlruns", "mlflow.db", "mlartifacts", ".hypothesis")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Hypothesis keeps its example database and constants in ./.hypothesis: in pytest's temp
+    folder instead, so the property tests leave nothing in the checkout."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+
+
 def _traces() -> set[str]:
     found = set()
     for name in _TRACES:
@@ -55,7 +58,7 @@ def _no_traces_in_the_checkout() -> Iterator[None]:
     yield
     added = sorted(_traces() - before)
     if added:
-        pytest.fail(f"the test left MLflow files in the checkout {ROOT}: {', '.join(added[:5])}; give MLflow a tmp_path (or monkeypatch.chdir)")
+        pytest.fail(f"the test left files in the checkout {ROOT}: {', '.join(added[:5])}; give MLflow (or Hypothesis) a tmp_path (or monkeypatch.chdir)")
 
 
 @pytest.fixture(autouse=True, scope="session")
