@@ -27,16 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # What MLflow leaves in the current directory when nobody says where to write (its default
 # tracking database and artifact root): a test must never leave them in the checkout.
-_TRACES = ("mlruns", "mlflow.db", "mlartifacts", ".hypothesis")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Hypothesis keeps its example database and constants in ./.hypothesis: in pytest's temp
-    folder instead, so the property tests leave nothing in the checkout."""
-    from hypothesis.configuration import set_hypothesis_home_dir
-
-    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+_TRACES = ("mlruns", "mlflow.db", "mlartifacts")
 
 
 def _traces() -> set[str]:
@@ -58,7 +49,7 @@ def _no_traces_in_the_checkout() -> Iterator[None]:
     yield
     added = sorted(_traces() - before)
     if added:
-        pytest.fail(f"the test left files in the checkout {ROOT}: {', '.join(added[:5])}; give MLflow (or Hypothesis) a tmp_path (or monkeypatch.chdir)")
+        pytest.fail(f"the test left MLflow files in the checkout {ROOT}: {', '.join(added[:5])}; give MLflow a tmp_path (or monkeypatch.chdir)")
 
 
 @pytest.fixture(autouse=True, scope="session")
