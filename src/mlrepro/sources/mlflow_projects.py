@@ -38,22 +38,19 @@ def unquote_param(logged: str) -> str:
 
 
 def join_continuations(command: str) -> str:
-    """``command`` without the shell's line continuations (backslash-newline outside single
-    quotes, which the shell removes before splitting; ``shlex`` would keep a stray newline)."""
+    """``command`` without the shell's line continuations: backslash-newline outside single
+    quotes, which the shell removes before splitting (``shlex`` would keep a stray newline)."""
     out: list[str] = []
-    quoted = False
+    quote = ""  # the open quote character, if any
     index = 0
     while index < len(command):
         char = command[index]
-        if char == "'" :
-            quoted = not quoted
-        elif char == "\\" and not quoted:
+        if char in "'\"" and quote in ("", char):
+            quote = "" if quote else char
+        elif char == "\\" and quote != "'":
             following = command[index + 1 : index + 3]
-            if following.startswith("\n"):
-                index += 2
-                continue
-            if following == "\r\n":
-                index += 3
+            if following.startswith("\n") or following == "\r\n":
+                index += 1 + (2 if following == "\r\n" else 1)
                 continue
             out.append(command[index : index + 2])  # an escaped character stays escaped
             index += 2
