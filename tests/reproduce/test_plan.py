@@ -75,6 +75,41 @@ def test_injection_value_arrives_as_one_argument_and_runs_nothing(tmp_path: Path
     assert (home / "keep.txt").read_text() == "still here"
 
 
+MULTILINE = """\
+name: demo
+entry_points:
+  main:
+    parameters:
+      name: {type: string, default: ""}
+      label: string
+      note: string
+    command: |
+      python train.py \\
+        --name {name} \\
+        --label {label} --note {note} \\
+        --literal 'a\\
+      b'
+"""
+
+
+@pytest.mark.parametrize(
+    ("logged", "received"),
+    [
+        ({"name": "''", "label": "'red green'", "note": "'it'\"'\"'s'"}, ["", "red green", "it's"]),
+        # Logged unquoted (an older MLflow, or nothing to quote): kept as logged.
+        ({"name": "x", "label": INJECTION, "note": "'half"}, ["x", INJECTION, "'half"]),
+    ],
+)
+def test_mlproject_command_is_built_by_mlflow_from_unquoted_values_over_continued_lines(tmp_path: Path, logged: dict[str, str], received: list[str]) -> None:
+    repo = init_repo(tmp_path, {"MLproject": MULTILINE, "train.py": ECHO})
+    plan = make_plan(record(at(repo, **{"mlflow.project.entryPoint": "main"}), logged), repo.path)
+    name, label, note = received
+    # A continuation inside single quotes is the shell's literal backslash-newline: kept.
+    assert plan.argv == (sys.executable, "train.py", "--name", name, "--label", label, "--note", note, "--literal", "a\\\nb")
+    subprocess.run(plan.argv, cwd=repo.path, check=True, timeout=60)
+    assert json.loads((repo.path / "argv.json").read_text())[:6] == ["--name", name, "--label", label, "--note", note]
+
+
 def test_mlproject_is_read_at_the_runs_commit_with_defaults_for_unlogged_params(tmp_path: Path) -> None:
     repo = init_repo(tmp_path, {"MLproject": MLPROJECT, "train.py": ECHO})
     old = git(repo.path, "rev-parse", "HEAD")

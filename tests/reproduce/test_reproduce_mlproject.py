@@ -88,3 +88,66 @@ def test_a_run_made_by_mlflow_run_comes_back_identical_with_its_logged_strings(t
     assert reproduction.data.metrics == run.data.metrics
     assert [line for line in git(repo.path, "worktree", "list", "--porcelain").splitlines() if line.startswith("worktree ")] == [f"worktree {repo.path}"]
     assert git(repo.path, "status", "--porcelain") == ""
+
+
+# The shape of MLflow's own examples: a command continued over several lines with `\`, and
+# string parameters that MLflow shell-quotes before it logs them (an empty one is logged `''`).
+MULTILINE_MLPROJECT = """\
+name: multiline
+entry_points:
+  main:
+    parameters:
+      seed: {type: int, default: 7}
+      model_name: {type: string, default: ""}
+      label: {type: string, default: "two words"}
+    command: |
+      python train.py \\
+        --seed {seed} \\
+        --model-name {model_name} \\
+        --label {label}
+"""
+
+MULTILINE_TRAIN = """\
+import argparse
+import sys
+
+import mlflow
+import numpy as np
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--seed", type=int, required=True)
+parser.add_argument("--model-name", required=True)
+parser.add_argument("--label", required=True)
+args = parser.parse_args()
+print("ARGV", sys.argv[1:])
+with mlflow.start_run():
+    mlflow.log_metric("score", float(np.random.default_rng(args.seed).normal()))
+    mlflow.log_metric("name_length", len(args.model_name))
+    mlflow.log_metric("label_words", len(args.label.split()))
+"""
+
+
+def test_a_multiline_command_with_quoted_and_empty_parameters_comes_back_identical(tmp_path: Path, store: Store) -> None:
+    repo = init_repo(tmp_path, {"MLproject": MULTILINE_MLPROJECT, "train.py": MULTILINE_TRAIN, ".gitignore": "mlruns/\nmlartifacts/\n"})
+    made = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", ".", "--env-manager", "local", "-P", "model_name=", "-P", "label=red green blue", "--experiment-name", "x"],
+        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    [run] = store.client.search_runs([store.client.get_experiment_by_name("x").experiment_id])
+    run_id = str(run.info.run_id)
+    # The premise: MLflow logged the values shell-quoted, and the script saw them unquoted.
+    assert run.data.params == {"seed": "7", "model_name": "''", "label": "'red green blue'"}
+    assert (run.data.metrics["name_length"], run.data.metrics["label_words"]) == (0, 3)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json"],
+        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=600,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    result = json.loads(done.stdout)
+    assert (done.returncode, result["verdict"]) == (0, "identical"), result
+    assert result["code"]["entry_point"] == "mlproject"
+    assert result["command"][1:] == ["train.py", "--seed", "7", "--model-name", "", "--label", "red green blue"], result["command"]
+    [new_id] = result["reproduction_run_ids"]
+    assert store.client.get_run(new_id).data.metrics == run.data.metrics

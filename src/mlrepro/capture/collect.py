@@ -31,7 +31,7 @@ installed code: there MLflow's commit may be that of the wrong repository, ours 
   Nothing is cut silently.
 
 Always: ``mlrepro.command`` (``sys.argv`` as JSON, the script relative to the repository
-root; ``["python", "-m", module, ...]`` for ``python -m``), ``mlrepro.cwd``, ``mlrepro.python``, ``mlrepro.platform``, ``mlrepro.cpu``,
+root; ``["python", *options, "-m", module, ...]`` for ``python -m``, likewise for ``-c``), ``mlrepro.cwd``, ``mlrepro.python``, ``mlrepro.platform``, ``mlrepro.cpu``,
 ``mlrepro.pip_freeze_sha256`` (sha256 of ``pip_freeze()``), ``mlrepro.pythonhashseed``,
 ``mlrepro.threads.{OMP,OPENBLAS,MKL}_NUM_THREADS`` (value or ``unset``),
 ``mlrepro.threadpool`` (when threadpoolctl is installed: the BLAS/OpenMP libraries loaded at
@@ -272,31 +272,62 @@ def _environment_tags(cwd: Path, argv: list[str], root: Path | None) -> dict[str
     return {key: _fit(value) if key != "mlrepro.command" else value for key, value in tags.items()}
 
 
-# Interpreter options that take the next item as their value (``python -X importtime -m pkg``).
-_OPTIONS_WITH_VALUE = frozenset({"-X", "-W", "--check-hash-based-pycs"})
+# Interpreter options that take a value, attached (``-Xutf8``) or as the next item (``-X utf8``).
+_LETTERS_WITH_VALUE = frozenset("XW")
+_LONG_OPTIONS_WITH_VALUE = frozenset({"--check-hash-based-pycs"})
 
 
 def invocation(argv: list[str], orig_argv: Sequence[str] | None) -> list[str]:
-    """The command to record: ``argv``, except for ``python -m pkg.train ...``, where ``argv[0]``
-    is the module's file path (which runs nothing as a script once the module imports its
-    package relatively): then ``["python", "-m", "pkg.train", ...]`` as typed. Only when
-    ``argv`` is still what Python made of that command line (code may have replaced it)."""
+    """The command to record: ``argv``, except for ``python [options] -m pkg.train ...``, where
+    ``argv[0]`` is the module's file path (which runs nothing as a script once the module imports
+    its package relatively), and ``python [options] -c CODE ...``, where it is ``-c``: then
+    ``["python", *options, "-m", "pkg.train", ...]`` with each option an item of its own
+    (``-um`` is ``-u``, ``-m``; ``-Xutf8`` is ``-X``, ``utf8``). Only when ``argv`` is still what
+    Python made of that command line (code may have replaced it)."""
     if not orig_argv or not argv:
         return argv
-    items = list(orig_argv)
+    parsed = _interpreter_options(list(orig_argv))
+    if parsed is None:
+        return argv  # a script: argv says it
+    options, mode, value, rest = parsed
+    if mode == "-m" and _runs_module(argv, value, rest):
+        return ["python", *options, "-m", value, *rest]
+    if mode == "-c" and argv == ["-c", *rest]:
+        return ["python", *options, "-c", value, *rest]
+    return argv
+
+
+def _interpreter_options(items: list[str]) -> tuple[list[str], str, str, list[str]] | None:
+    """``(options, "-m" | "-c", its value, the program's arguments)`` from the interpreter's
+    own command line; None when it runs a script (or cannot be read)."""
+    options: list[str] = []
     index = 1
     while index < len(items):
         item = items[index]
-        if item.startswith("-m") and (len(item) > 2 or index + 1 < len(items)):
-            module, rest = (item[2:], items[index + 1 :]) if len(item) > 2 else (items[index + 1], items[index + 2 :])
-            return ["python", "-m", module, *rest] if _runs_module(argv, module, rest) else argv
-        if item in _OPTIONS_WITH_VALUE:
+        if item in _LONG_OPTIONS_WITH_VALUE and index + 1 < len(items):
+            options += [item, items[index + 1]]
             index += 2
             continue
-        if item == "-c" or not item.startswith("-"):
-            break  # python -c, or a script: argv says it
+        if item == "-" or not item.startswith("-") or item.startswith("--"):
+            return None
         index += 1
-    return argv
+        letters = item[1:]
+        for position, letter in enumerate(letters):
+            if letter in "mc" or letter in _LETTERS_WITH_VALUE:
+                attached = letters[position + 1 :]
+                if attached:
+                    value = attached
+                elif index < len(items):
+                    value = items[index]
+                    index += 1
+                else:
+                    return None
+                if letter in "mc":
+                    return options, f"-{letter}", value, items[index:]
+                options += [f"-{letter}", value]
+                break
+            options.append(f"-{letter}")
+    return None
 
 
 def _runs_module(argv: list[str], module: str, rest: list[str]) -> bool:
@@ -311,7 +342,8 @@ def _command(argv: list[str], cwd: Path, root: Path | None) -> str:
     the same file in any checkout). Arguments are kept whole: when they do not fit in a tag,
     the leading ones that do are recorded and a last item ``... N arguments in all`` says so."""
     args = list(argv)
-    if args and root is not None and args[0] not in ("", "-c", "-m") and args[1:2] != ["-m"]:
+    # ["python", ...] is invocation()'s -m / -c form: no script to make relative.
+    if args and root is not None and args[0] not in ("", "-c", "-m", "python"):
         script = Path(args[0]) if Path(args[0]).is_absolute() else cwd / args[0]
         try:
             args[0] = script.resolve().relative_to(root.resolve()).as_posix()

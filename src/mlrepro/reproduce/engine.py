@@ -69,6 +69,7 @@ class ReproResult:
     duration_s: float = 0.0
     history: tuple[HistoryComparison, ...] | None = None  # None: not asked (--history)
     options_used: tuple[str, ...] = ()  # --allow-command / --apply-diff, where they let something run
+    original_status: str | None = None  # FINISHED, FAILED, ...: a run that failed then is no regression when it fails now
 
     @property
     def reproduced(self) -> bool:
@@ -111,7 +112,7 @@ def reproduce_run(
     unlocked: list[str] = []
     if plan.patch is not None:
         if not trust.apply_diff:
-            return _refused(run_id, plan, diff_refusal(plan), started)
+            return _refused(run_id, original, plan, diff_refusal(plan), started)
         unlocked.append(f"{APPLY_DIFF}: the run's recorded uncommitted diff is applied on commit {plan.commit[:12]} and executed")
     latest: RunRecord | None = None
     attempts: list[Attempt] = []
@@ -123,7 +124,7 @@ def reproduce_run(
         untrusted = command_refusal(plan, workspace.path)
         if untrusted is not None:
             if not trust.allow_command:
-                return _refused(run_id, plan, refused_note(untrusted), started)
+                return _refused(run_id, original, plan, refused_note(untrusted), started)
             unlocked.append(allowed_note(untrusted))
         from mlrepro.reproduce.data import restore_and_check
 
@@ -190,6 +191,7 @@ def reproduce_run(
         duration_s=time.monotonic() - started,
         history=histories,
         options_used=tuple(note.split(":", 1)[0] for note in unlocked),
+        original_status=original.status,
     )
     if record:
         target.record(
@@ -205,12 +207,13 @@ def reproduce_run(
     return result
 
 
-def _refused(run_id: str, plan: ReproPlan, reason: str, started: float) -> ReproResult:
+def _refused(run_id: str, original: RunRecord, plan: ReproPlan, reason: str, started: float) -> ReproResult:
     """A run not executed because it needs an option (``trust.py``): failed, the reason first.
     Nothing is created in the tracker and nothing is recorded on the original."""
     return ReproResult(
         run_id=run_id, verdict="failed", plan=plan, attempts=[], comparison=None, patch_applied=False,
         params_match=False, data_match=False, notes=[reason, *plan.notes], duration_s=time.monotonic() - started,
+        original_status=original.status,
     )
 
 
@@ -299,6 +302,7 @@ def result_json(result: ReproResult) -> dict[str, object]:
         "run_id": result.run_id,
         "reproduction_run_ids": [a.run_id for a in result.attempts],
         "verdict": result.verdict,
+        "original_status": result.original_status,
         "metrics": metrics,
         "spread": result.comparison.spread if result.comparison else {},
         **({"history": {h.name: _history_json(h) for h in result.history}} if result.history is not None else {}),
@@ -316,6 +320,8 @@ def result_json(result: ReproResult) -> dict[str, object]:
 
 def result_text(result: ReproResult) -> str:
     lines = [f"run {result.run_id}: {result.verdict}"]
+    if result.original_status:
+        lines.append(f"  original run: {result.original_status}")
     lines.append(f"  code: commit {result.plan.commit[:12]} ({result.plan.source} entry point)" + (", recorded uncommitted diff applied" if result.patch_applied else ""))
     lines.append("  reproductions: " + (", ".join(a.run_id for a in result.attempts) or "none (not executed)"))
     if result.options_used:

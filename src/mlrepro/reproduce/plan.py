@@ -3,13 +3,16 @@
 The command comes from the first source that can give it, in order:
 
 1. ``mlproject``: the run's ``mlflow.project.entryPoint`` tag and the ``MLproject`` file at
-   the run's commit (in the subdirectory ``mlflow.source.name`` names after ``#``).
+   the run's commit (in the subdirectory ``mlflow.source.name`` names after ``#``). MLflow's
+   own project code builds the command (``sources/mlflow_projects.py``), as it did for the run:
+   the values it logged shell-quoted are unquoted, quoted again by MLflow, and the command is
+   split once (line continuations joined) and run without a shell.
 2. ``capture``: the ``mlrepro.command`` tag the capture plugin wrote (``sys.argv``, the script
    relative to the repository root), started from ``mlrepro.git.cwd``.
 3. ``config``: ``[tool.mlrepro.reproduce] command`` in ``pyproject.toml`` at the run's commit,
    a template with ``{params.NAME}`` placeholders.
 
-Templates are split into arguments *before* the run's values go in, and the values go in as
+Other templates are split into arguments *before* the run's values go in, and the values go in as
 the exact strings the run logged: a value such as ``; rm -rf ~`` stays one argument and never
 reaches a shell, and ``.1`` stays ``.1``.
 """
@@ -167,16 +170,17 @@ def _from_mlproject(run: RunRecord, root: Path, commit: str) -> _Entry:
     declared = point.get("parameters") or {}
     if not isinstance(declared, Mapping):
         raise _Unusable(f"the MLproject entry point {name!r} {where}: parameters must be a mapping")
-    values: dict[str, str] = {}
     for param, spec_ in declared.items():
         # MLflow logs every declared parameter, defaults included; an older run may lack one.
-        if str(param) in run.params:
-            values[str(param)] = run.params[str(param)]
-        elif isinstance(spec_, Mapping) and spec_.get("default") is not None:
-            values[str(param)] = str(spec_["default"])
-        else:
+        if str(param) not in run.params and not (isinstance(spec_, Mapping) and spec_.get("default") is not None):
             raise _Unusable(f"the MLproject entry point {name!r} needs parameter {param!r}, which the run did not log and which has no default")
-    argv = _fill(command, lambda key: values.get(key), f"MLproject entry point {name!r}")
+    from mlrepro.sources.mlflow_projects import ProjectCommandError, entry_point_argv
+
+    try:
+        # MLflow's own code builds the command, as it did for the run (quoting, continuations).
+        argv = entry_point_argv(str(name), point, run.params)
+    except ProjectCommandError as exc:
+        raise _Unusable(f"the MLproject file {where}: {exc}") from None
     return _Entry(_python_first(argv), workdir, "mlproject")
 
 

@@ -9,6 +9,7 @@ recorded tags and parameters, and a value such as ``; rm -rf ~`` must stay one l
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -73,12 +74,26 @@ def execute(
     on any exception while waiting (Ctrl-C), the whole process group gets
     SIGTERM, then SIGKILL after ``kill_grace_s``; an exception is re-raised afterwards. Processes
     the command left behind in its group after exiting normally are stopped the same way.
+    The command gets a temporary directory of its own (``TMPDIR``, ``TEMP``, ``TMP``), removed
+    afterwards however it ended: a killed command cannot clean up its temporary files.
     Raises ``ValueError`` for an empty argv and ``OSError`` when the executable cannot be started.
     """
     args = [os.fspath(item) for item in argv]
     if not args:
         raise ValueError("execute() needs a command: argv is empty")
     started = time.monotonic()
+    scratch = tempfile.mkdtemp(prefix="mlrepro-tmp-")
+    try:
+        return _execute(args, cwd, {**env, **dict.fromkeys(TEMP_VARIABLES, scratch)}, timeout, kill_grace_s, started)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# The variables Python's tempfile (and most libraries) consult for the temporary directory.
+TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
+
+
+def _execute(args: list[str], cwd: Path, env: Mapping[str, str], timeout: float, kill_grace_s: float, started: float) -> Execution:
     with tempfile.TemporaryFile(prefix="mlrepro-run-", suffix=".log") as log:
         proc = subprocess.Popen(
             args,

@@ -8,7 +8,8 @@ server's credentials). So by default a reproduction runs only
 * an entry point the repository defines at the commit: its MLproject's entry point (``mlproject``)
   or its ``[tool.mlrepro.reproduce] command`` (``config``), with the run's values as argv items;
 * a recorded command (``capture``) that is this interpreter running a ``.py`` file, or ``-m`` a
-  module, that lies inside the checked-out worktree once symlinks are resolved.
+  module, that lies inside the checked-out worktree once symlinks are resolved, after any
+  interpreter options (``-u``, ``-X utf8``). A ``-c`` program is never the repository's code.
 
 Anything else needs ``--allow-command``; applying a recorded diff needs ``--apply-diff``.
 """
@@ -26,6 +27,10 @@ from mlrepro.reproduce.plan import ReproPlan
 ALLOW_COMMAND = "--allow-command"
 APPLY_DIFF = "--apply-diff"
 
+# Options that take no value (``-c`` and ``-m`` end the options); the capture records them one
+# per item, in an older form possibly clustered.
+_FLAGS = re.compile(r"-[bBdEiIOPqsSuvx]+")
+_OPTIONS_WITH_VALUE = frozenset({"-X", "-W", "--check-hash-based-pycs"})
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -54,6 +59,10 @@ def command_refusal(plan: ReproPlan, worktree: Path) -> str | None:
         return f"the recorded command ({shown}) is not a Python script or module of the repository"
     root = Path(os.path.realpath(worktree))
     cwd = Path(os.path.realpath(worktree / plan.workdir))
+    start = _after_options(argv)
+    if start is None:
+        return f"the recorded command ({shown}) is not a Python script or module of the repository"
+    argv = (argv[0], *argv[start:])
     if argv[1] == "-m" and len(argv) > 2:
         module = argv[2]
         if not _MODULE.fullmatch(module):
@@ -69,6 +78,22 @@ def command_refusal(plan: ReproPlan, worktree: Path) -> str | None:
     path = cwd / script
     if not (_inside(path, root) and path.is_file()):
         return f"the recorded script {script} is not a file inside the repository at commit {plan.commit[:12]}"
+    return None
+
+
+def _after_options(argv: tuple[str, ...]) -> int | None:
+    """The index of what the interpreter runs (``-m``, ``-c`` or a script) after its options
+    (``-u``, ``-X utf8``: they change how the code runs, not which code); None when that is
+    missing."""
+    index = 1
+    while index < len(argv):
+        item = argv[index]
+        if item in _OPTIONS_WITH_VALUE:
+            index += 2
+        elif _FLAGS.fullmatch(item):
+            index += 1
+        else:
+            return index
     return None
 
 
