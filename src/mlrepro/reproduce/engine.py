@@ -52,6 +52,7 @@ class Attempt:
     run_id: str
     execution: Execution
     metrics: dict[str, float]
+    logged: RunRecord | None = None  # the run as the re-executed code left it (None: it never started)
 
 
 @dataclass
@@ -81,6 +82,26 @@ def _environment(tags: Mapping[str, str]) -> dict[str, str]:
 
 def _datasets(run: RunRecord) -> dict[str, str]:
     return {f"{d.name} ({d.context or 'input'})": d.digest or "" for d in run.datasets}
+
+
+def _params_match(original: RunRecord, plan: ReproPlan, logged: RunRecord | None) -> bool:
+    """Whether the re-run ran with the original's params, judged on what its code logged itself.
+
+    An MLflow Projects launcher logs the entry point's params before the code starts (and so
+    does our target, afterwards): those count as passed only when the code then logged something
+    itself, so that a script that died before logging anything does not "match"."""
+    if logged is None:
+        return False
+    if any(original.params[k] != v for k, v in logged.params.items() if k in original.params):
+        return False
+    if plan.source == "mlproject":
+        return bool(logged.params or logged.metrics)
+    return all(k in logged.params for k in original.params)
+
+
+def _launched_params(original: RunRecord, plan: ReproPlan, logged: RunRecord) -> dict[str, str]:
+    """The params the re-run carries: for an MLflow Projects run, the launcher's and the code's."""
+    return {**original.params, **logged.params} if plan.source == "mlproject" else dict(logged.params)
 
 
 def _seeded(run: RunRecord) -> bool:
@@ -138,7 +159,7 @@ def reproduce_run(
                     env.pop(variable, None)
             execution = _execute(target, run_id, new_id, plan, workspace.path / plan.workdir, env, timeout)
             latest = target.finish(new_id, execution, f"timeout: killed after {timeout:g} s" if execution.timed_out else None)
-            attempts.append(Attempt(new_id, execution, dict(latest.metrics) if latest else {}))
+            attempts.append(Attempt(new_id, execution, dict(latest.metrics) if latest else {}, latest))
     reproductions = [a.metrics for a in attempts]
     notes = [*unlocked, *plan.notes]  # first: the audit's MLR9xx messages show the first few
     comparison = None
@@ -166,7 +187,7 @@ def reproduce_run(
         verdict = _history_verdict(verdict, histories, _seeded(original), notes)
     if not _seeded(original):
         notes.append("the original run recorded no seed: it is not deterministic, so it is judged against the spread of repeats")
-    params_match = latest is not None and {k: original.params.get(k) for k in original.params} == {k: latest.params.get(k) for k in original.params}
+    params_match = bool(attempts) and all(_params_match(original, plan, a.logged) for a in attempts)
     data_match = latest is None or not latest.datasets or _datasets(original) == _datasets(latest)
     data_match = data_match and data.match is not False
     notes.extend(data.notes)
@@ -174,7 +195,7 @@ def reproduce_run(
     if latest is not None:
         differences = explain(
             {"params": dict(original.params), "datasets": _datasets(original), "environment": _environment(original.tags)},
-            {"params": dict(latest.params), "datasets": _datasets(latest), "environment": _environment(latest.tags)},
+            {"params": _launched_params(original, plan, latest), "datasets": _datasets(latest), "environment": _environment(latest.tags)},
         )
     result = ReproResult(
         run_id=run_id,
