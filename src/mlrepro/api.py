@@ -265,12 +265,14 @@ def nightly_report(
     jobs: int = 1,
     timeout: float = 3600.0,
     trust: Trust | None = None,
+    artifacts: bool = True,
 ) -> NightlyReport:
     """The nightly job: audit (and with ``reproduce``, re-execute the audit's candidates), save
     the night's result as JSON in ``history`` (one file per date; the same night again replaces
     its file), and write one self-contained HTML page to ``output`` with trends over the nights
     in ``history``; ``json_path`` and ``junit_path`` get the audit in those formats too.
-    ``jobs``, ``timeout`` and ``trust`` as for ``audit_report``'s reproductions."""
+    ``jobs``, ``timeout`` and ``trust`` as for ``audit_report``'s reproductions; ``artifacts``
+    as for ``audit_report``."""
     from mlrepro.formatters import render
     from mlrepro.formatters.html_format import render_page, require_jinja2
     from mlrepro.nightly.history import read_history, save_night
@@ -280,7 +282,7 @@ def nightly_report(
     require_jinja2()
     details = AuditDetails()
     report = audit_report(
-        cwd, tracking_uri, repo=repo, config=config, reproduce=reproduce, max_reproductions=max_reproductions,
+        cwd, tracking_uri, repo=repo, artifacts=artifacts, config=config, reproduce=reproduce, max_reproductions=max_reproductions,
         jobs=jobs, timeout=timeout, details=details, trust=trust,
     )
     moment = now or datetime.now(timezone.utc)

@@ -396,6 +396,7 @@ def promote(
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
 @click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
 @click.option("--history", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Keep each night's result here (one JSON file per date) and chart the trend over them.")
+@click.option("--artifacts/--no-artifacts", default=True, show_default=True, help="List artifacts (size limits, environment files), as audit does.")
 @trust_options
 @click.option("--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JSON (audit's --output-format json).")
@@ -406,7 +407,7 @@ def promote(
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def report(
     tracking_uri: str | None, repo: Path | None, reproduce: bool, max_reproductions: int | None, jobs: int, timeout: float,
-    history: Path | None, output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
+    history: Path | None, artifacts: bool, output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
     config_file: Path | None, verbose: bool, allow_command: bool = False, apply_diff: bool = False,
 ) -> None:
     """Audit (and optionally reproduce) and write one self-contained HTML report with trends over nights."""
@@ -419,7 +420,7 @@ def report(
             raise UsageFailure("--max-reproductions needs --reproduce")
         result = nightly_report(
             Path.cwd(), output, tracking_uri, repo, history, reproduce, max_reproductions, json_path, junit_path, config_file,
-            jobs=jobs, timeout=timeout, trust=_trust(allow_command, apply_diff, reproduce),
+            jobs=jobs, timeout=timeout, trust=_trust(allow_command, apply_diff, reproduce), artifacts=artifacts,
         )
         for skipped in result.skipped_history:
             click.echo(f"mlrepro: warning: history: skipped {skipped}", err=True)
