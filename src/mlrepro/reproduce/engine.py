@@ -35,11 +35,11 @@ from mlrepro.reproduce.runner import Execution, child_env, execute
 from mlrepro.reproduce.target import MlflowTarget, ReproTarget
 from mlrepro.reproduce.trust import APPLY_DIFF, Trust, allowed_note, command_refusal, diff_refusal, refused_note
 from mlrepro.reproduce.workspace import checkout
+from mlrepro.seeds import is_seeded
 from mlrepro.sources.mlflow_store import MlflowStore
 
 # Environment facts the capture plugin records: a difference here is a likely cause.
 _ENVIRONMENT_PREFIXES = tag_names.ENVIRONMENT_PREFIXES
-_SEED_PARAMS = ("seed", "random_state", "random_seed")
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -105,7 +105,7 @@ def _launched_params(original: RunRecord, plan: ReproPlan, logged: RunRecord) ->
 
 
 def _seeded(run: RunRecord) -> bool:
-    return tag_names.SEED in run.tags or any(p in run.params for p in _SEED_PARAMS)
+    return is_seeded(run.params, run.tags)
 
 
 def reproduce_run(
@@ -186,7 +186,7 @@ def reproduce_run(
         histories = _compare_histories(target, original, attempts, tolerance, per_metric or {})
         verdict = _history_verdict(verdict, histories, _seeded(original), notes)
     if not _seeded(original):
-        notes.append("the original run recorded no seed: it is not deterministic, so it is judged against the spread of repeats")
+        notes.append("the original run recorded no seed: not deterministic as far as its record shows, so it is judged against the spread of repeats")
     params_match = bool(attempts) and all(_params_match(original, plan, a.logged) for a in attempts)
     data_match = latest is None or not latest.datasets or _datasets(original) == _datasets(latest)
     data_match = data_match and data.match is not False
