@@ -100,6 +100,7 @@ def audit_report(
     from mlrepro.audit.sources import open_sources
     from mlrepro.audit.state import load_state, save_state
     from mlrepro.audit.team_rules import load_team_rules
+    from mlrepro.redaction import redact
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
@@ -121,7 +122,8 @@ def audit_report(
     result = auditor.audit(runs, versions, sources.get_run)
     findings = result.findings
     if reproduce:
-        findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout, trust)
+        foreign_ids = {run_id for ids in result.foreign.values() for run_id in ids}
+        findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout, trust, foreign_ids)
     if incremental and sources.store is not None:
         save_state(sources.store.uri, started)
     if details is not None:
@@ -133,6 +135,11 @@ def audit_report(
         command="audit",
         root=sources.context.repo.root if sources.context.repo else cwd.resolve(),
         fail_on=policy.fail_on,
+        notes=tuple(
+            f"{len(ids)} run{'s' if len(ids) != 1 else ''} of {redact(url)} not checked against this repository "
+            f"({sources.context.repo.root if sources.context.repo else cwd}): audit from that repository, or pass it with --repo"
+            for url, ids in sorted(result.foreign.items())
+        ),
     )
 
 
@@ -146,8 +153,10 @@ def _add_reproductions(
     jobs: int,
     timeout: float,
     trust: Trust | None = None,
+    foreign: frozenset[str] | set[str] = frozenset(),
 ) -> list[Finding]:
-    """Reproduce the audit's candidates and judge them with the MLR9xx checks (the other run
+    """Reproduce the audit's candidates (never ``foreign``: runs of another repository, whose
+    commit this one cannot check out) and judge them with the MLR9xx checks (the other run
     rules already spoke in the first pass), then judge the registry again: a served model whose
     run did not come back fails MLR801 even if nothing else was wrong with the run."""
     from mlrepro.findings import sort_findings
@@ -157,7 +166,10 @@ def _add_reproductions(
     trust = trust or Trust()
     assert sources.context.repo is not None
     by_id = {run.run_id: run for run in runs}
-    chosen = candidates(findings, versions, by_id, sources.get_run, limit)
+    chosen = candidates(
+        [f for f in findings if not (f.run and f.run.run_id in foreign)], [v for v in versions if v.run_id not in foreign],
+        by_id, sources.get_run, limit,
+    )
     # Each run is re-executed through its own tracker: MLflow runs into the store, W&B runs
     # offline into a fresh directory (the W&B target reads the originals from the audited dirs).
     wandb_ids = [run_id for run_id in chosen if run_id in by_id and by_id[run_id].source == "wandb"]

@@ -15,13 +15,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath, PureWindowsPath
-from urllib.parse import unquote, urlsplit
 
 from mlrepro import tags as tag_names
 from mlrepro.audit.checks import run_check
 from mlrepro.audit.context import AuditContext, CodeRepository
 from mlrepro.records import RunRecord
 from mlrepro.run_commit import commit_hash, is_commit_hash
+from mlrepro.run_commit import repo_key as _normal_url
 from mlrepro.seeds import has_value, recorded_seeds
 
 _TRUE = frozenset({"true", "1", "yes"})
@@ -148,22 +148,6 @@ def dirty_working_tree(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
             f"the working tree was dirty: this run ran {changes} that were not captured, "
             "so checking out the commit does not give back the code that ran"
         )
-
-
-def _normal_url(url: str) -> str:
-    """One spelling per repository: scheme, credentials, port, `.git` and case dropped."""
-    text = url.strip()
-    if text.startswith("file://"):
-        return "file:" + os.path.normpath(unquote(text[len("file://"):]))
-    if _URL.match(text):
-        parts = urlsplit(text)
-        text = f"{parts.hostname or ''}/{parts.path.lstrip('/')}"
-    elif os.path.isabs(text):
-        return "file:" + os.path.normpath(text)
-    elif match := _SCP_URL.fullmatch(text):
-        text = f"{match.group(1)}/{match.group(2).lstrip('/')}"
-    text = text.rstrip("/")
-    return text[: -len(".git")].lower() if text.endswith(".git") else text.lower()
 
 
 @functools.lru_cache(maxsize=4096)
