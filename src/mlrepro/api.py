@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlrepro.config import CliOverrides, Settings, resolve_settings
 from mlrepro.findings import Finding
@@ -76,6 +76,7 @@ def audit_report(
     wandb_dirs: Sequence[Path] = (),
     details: AuditDetails | None = None,
     trust: Trust | None = None,
+    other_repos: Sequence[Path] = (),
 ) -> Report:
     """Audit the runs and registered models of one tracking store. ``incremental``: only runs
     started, ended or still running since the previous incremental audit of the same store
@@ -92,12 +93,16 @@ def audit_report(
     at the default location, the W&B runs alone. They are read in full even when
     ``incremental``; ``reproduce`` re-executes them W&B offline into a fresh directory.
 
+    ``other_repos``: more repositories whose runs the store holds (``--repo`` again): each run is
+    checked against, and re-executed from, the one among ``repo`` and these that its recorded
+    remote names.
+
     ``details``: filled with what the audit saw besides findings (the runs, the model
     versions, the reproductions, the redacted store URI, the repository's HEAD), for the
     nightly report."""
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.policy import load_policy
-    from mlrepro.audit.sources import open_sources
+    from mlrepro.audit.sources import open_repos, open_sources
     from mlrepro.audit.state import load_state, save_state
     from mlrepro.audit.team_rules import load_team_rules
     from mlrepro.redaction import redact
@@ -105,7 +110,7 @@ def audit_report(
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
     sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs, writable=reproduce)
-    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
+    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir), other_repos=open_repos(other_repos))
     started = datetime.now(timezone.utc)
     previous = load_state(sources.store.uri) if incremental and sources.store is not None else None
     runs = sources.runs(
@@ -175,7 +180,15 @@ def _add_reproductions(
     wandb_ids = [run_id for run_id in chosen if run_id in by_id and by_id[run_id].source == "wandb"]
     mlflow_ids = [run_id for run_id in chosen if run_id not in wandb_ids]
     root = sources.context.repo.root
-    outcomes = dict(reproduce_many(sources.store, mlflow_ids, root, jobs, timeout, trust)) if sources.store is not None and mlflow_ids else {}
+    outcomes: dict[str, Any] = {}
+    if sources.store is not None and mlflow_ids:
+        # Each run from its own repository (``--repo`` given several times).
+        by_root: dict[Path, list[str]] = {}
+        for run_id in mlflow_ids:
+            run = by_id.get(run_id) or sources.get_run(run_id)
+            by_root.setdefault((auditor.repo_root_for(run) if run is not None else None) or root, []).append(run_id)
+        for repo_root, ids in by_root.items():
+            outcomes.update(reproduce_many(sources.store, ids, repo_root, jobs, timeout, trust))
     if wandb_ids and sources.wandb is not None:
         from mlrepro.reproduce.wandb_target import WandbTarget
 

@@ -65,3 +65,20 @@ def test_runs_of_another_repository_are_not_checked_against_this_one(tmp_path: P
         [e.experiment_id for e in store.client.search_experiments()], filter_string=f"tags.`mlrepro.reproduces` = '{foreign}'"
     )
     assert reproductions == []
+
+
+def test_repo_may_be_given_once_per_repository(tmp_path: Path, store: Store) -> None:
+    ours = init_repo(tmp_path / "ours", {"train.py": TRAIN, ".gitignore": "mlruns/\n"})
+    theirs = init_repo(tmp_path / "theirs", {"train.py": TRAIN.replace("0.5", "0.25"), ".gitignore": "mlruns/\n"})
+    train(store, ours)
+    foreign = train(store, theirs)
+    lost = store.good_run(theirs, tags={"mlflow.source.git.commit": "1" * 40, "mlflow.source.git.repoURL": str(theirs.origin)})
+    code, text = audit_text(store, tmp_path, "--repo", str(ours.path), "--repo", str(theirs.path))
+    assert "not checked against this repository" not in text, text
+    _, findings = audit_json(store, tmp_path, "--repo", str(ours.path), "--repo", str(theirs.path))
+    found = codes_by_run(findings)
+    # Each run is checked against its own repository: theirs holds the first run's commit and
+    # not the second's, which MLR502 says of theirs, by path.
+    assert "MLR502" not in found.get(foreign, set()), found
+    [missing] = [f for f in findings if f["code"] == "MLR502"]
+    assert missing["run_id"] == lost and str(theirs.path.resolve()) in missing["message"], missing

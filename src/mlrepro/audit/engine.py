@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mlrepro import tags as tag_names
 from mlrepro.audit.checks import MODEL, RUN, RUNS
-from mlrepro.audit.context import AuditContext
+from mlrepro.audit.context import AuditContext, CodeRepository
 from mlrepro.config import Settings
 from mlrepro.findings import Finding, RunRef, Severity, sort_findings
 from mlrepro.records import ModelVersionRecord, RunRecord
@@ -80,9 +80,15 @@ def run_ref(run: RunRecord, ctx: AuditContext | None = None) -> RunRef:
 
 
 class Auditor:
-    def __init__(self, settings: Settings, ctx: AuditContext, extra_rules: Sequence[tuple[Rule, Callable[..., object]]] = ()) -> None:
+    def __init__(
+        self, settings: Settings, ctx: AuditContext, extra_rules: Sequence[tuple[Rule, Callable[..., object]]] = (),
+        other_repos: Sequence[tuple[CodeRepository, object]] = (),
+    ) -> None:
+        """``other_repos``: more repositories (with their DVC readers) whose runs the store holds;
+        a run whose recorded remote is one of theirs is checked against that one."""
         self.ctx = ctx
         self._own_keys: frozenset[str] | None = None  # the audited repository's remotes, as repo_key spells them
+        self._others = [(frozenset(repo_key(u) for u in repo.remote_urls()), repo, data) for repo, data in other_repos]
         rules = {rule.code: rule for rule in rules_for("run")}
         checks = {code: bind(rule) for code, rule in rules.items()}
         for rule, check in extra_rules:  # team rules from `rules-dir`
@@ -105,25 +111,44 @@ class Auditor:
     def _finding(self, rule: Rule, message: str, ref: RunRef) -> Finding:
         return Finding(code=rule.code, name=rule.name, message=message, severity=rule.severity, fix=rule.fix, url=rule.url, run=ref)
 
-    def foreign_url(self, run: RunRecord) -> str | None:
-        """The recorded repo URL when it names another repository than the audited one (None:
-        this repository's run, or nothing to tell by: no URL recorded, no remote configured)."""
+    def _other_repo(self, run: RunRecord) -> tuple[CodeRepository, object] | None:
+        """The ``other_repos`` entry whose remotes the run's recorded repo URL names."""
+        url = recorded_repo_url(run.tags)
+        if url is None or self._own(run):
+            return None
+        key = repo_key(url)
+        return next(((repo, data) for keys, repo, data in self._others if key in keys), None)
+
+    def _own(self, run: RunRecord) -> bool:
+        """The audited repository's run, or nothing to tell by (no URL recorded, no remote)."""
         repo = self.ctx.repo
         url = recorded_repo_url(run.tags)
         if repo is None or url is None:
-            return None
+            return True
         if self._own_keys is None:
             self._own_keys = frozenset(repo_key(u) for u in repo.remote_urls())
-        if not self._own_keys or repo_key(url) in self._own_keys:
+        return not self._own_keys or repo_key(url) in self._own_keys
+
+    def foreign_url(self, run: RunRecord) -> str | None:
+        """The recorded repo URL when it names a repository that is not audited (not ``--repo``)."""
+        if self._own(run) or self._other_repo(run) is not None:
             return None
-        return url
+        return recorded_repo_url(run.tags)
+
+    def repo_root_for(self, run: RunRecord) -> Path | None:
+        """Where the run's code is re-executed from: its own repository's root."""
+        repo = self._ctx_for(run).repo
+        return repo.root if repo is not None else None
 
     def _ctx_for(self, run: RunRecord) -> AuditContext:
-        # A run of another repository is checked as if no repository were known: its commit
-        # cannot be in this one, and saying so (MLR502) would blame the wrong repository.
-        if self.foreign_url(run) is None:
+        # A run of a repository not audited is checked as if no repository were known: its
+        # commit cannot be in this one, and saying so (MLR502) would blame the wrong repository.
+        if self._own(run):
             return self.ctx
-        return dataclasses.replace(self.ctx, repo=None)
+        other = self._other_repo(run)
+        if other is not None:
+            return dataclasses.replace(self.ctx, repo=other[0], data=other[1])  # type: ignore[arg-type]
+        return dataclasses.replace(self.ctx, repo=None, data=None)
 
     def audit_run(self, run: RunRecord) -> list[Finding]:
         ctx = self._ctx_for(run)
