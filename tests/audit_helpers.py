@@ -345,3 +345,25 @@ def running_mlflow_server(backend_store_uri: str, root: Path, *extra: str) -> It
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=15)
+
+
+def cached_venv(name: str, module: str, version: str, requirements: list[str]) -> Path | str:
+    """The Python of a venv with ``requirements`` installed, cached across sessions under
+    $MLREPRO_TEST_CACHE (default ~/.cache/mlrepro-tests) as ``name``, checked by ``module``'s
+    ``__version__`` being ``version``. Returns the reason as a string when it cannot be
+    installed here (offline, no wheel), for the test to skip with."""
+    import shutil
+
+    root = Path(os.environ.get("MLREPRO_TEST_CACHE", Path.home() / ".cache" / "mlrepro-tests")) / name
+    python = root / "bin" / "python"
+    check = [str(python), "-c", f"import {module}; print({module}.__version__)"]
+    if python.exists() and subprocess.run(check, capture_output=True, text=True).stdout.strip() == version:
+        return python
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300)
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], capture_output=True, text=True, timeout=900)
+    if done.returncode != 0 or subprocess.run(check, capture_output=True, text=True).stdout.strip() != version:
+        shutil.rmtree(root, ignore_errors=True)
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return f"{' '.join(requirements)} does not install here: {lines[-1] if lines else done.returncode}"
+    return python

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audit_helpers import Repo, git, init_repo
+from audit_helpers import Repo, cached_venv, git, init_repo
 
 # Pure Python, so a run costs W&B's start-up and little else. `--die exit` kills the process
 # mid-way (no exit record), `--die raise` ends it with an exception (exit code 1).
@@ -166,21 +166,7 @@ def sdk_python(version: str) -> Path | str:
     """A Python with wandb ``version`` in a venv of its own, cached across sessions (creating
     one takes about 15 s), used only to write run directories with that SDK. Returns the
     reason as a string when the version cannot be installed here."""
-    root = Path(os.environ.get("MLREPRO_TEST_CACHE", Path.home() / ".cache" / "mlrepro-tests")) / f"wandb-{version}"
-    python = root / "bin" / "python"
-    check = [str(python), "-c", "import wandb; print(wandb.__version__)"]
-    if python.exists() and subprocess.run(check, capture_output=True, text=True).stdout.strip() == version:
-        return python
-    import shutil
-
-    shutil.rmtree(root, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300)
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", f"wandb=={version}"], capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        return f"wandb {version} does not install here: {lines[-1] if lines else done.returncode}"
-    return python
+    return cached_venv(f"wandb-{version}", "wandb", version, [f"wandb=={version}"])
 
 
 def audit(cwd: Path, *args: str) -> tuple[int, str, str]:

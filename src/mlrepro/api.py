@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlrepro.config import CliOverrides, Settings, resolve_settings
 from mlrepro.findings import Finding
@@ -76,6 +76,7 @@ def audit_report(
     wandb_dirs: Sequence[Path] = (),
     details: AuditDetails | None = None,
     trust: Trust | None = None,
+    other_repos: Sequence[Path] = (),
 ) -> Report:
     """Audit the runs and registered models of one tracking store. ``incremental``: only runs
     started, ended or still running since the previous incremental audit of the same store
@@ -92,19 +93,24 @@ def audit_report(
     at the default location, the W&B runs alone. They are read in full even when
     ``incremental``; ``reproduce`` re-executes them W&B offline into a fresh directory.
 
+    ``other_repos``: more repositories whose runs the store holds (``--repo`` again): each run is
+    checked against, and re-executed from, the one among ``repo`` and these that its recorded
+    remote names.
+
     ``details``: filled with what the audit saw besides findings (the runs, the model
     versions, the reproductions, the redacted store URI, the repository's HEAD), for the
     nightly report."""
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.policy import load_policy
-    from mlrepro.audit.sources import open_sources
+    from mlrepro.audit.sources import open_repos, open_sources
     from mlrepro.audit.state import load_state, save_state
     from mlrepro.audit.team_rules import load_team_rules
+    from mlrepro.redaction import redact
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
     sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs, writable=reproduce)
-    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir))
+    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir), other_repos=open_repos(other_repos))
     started = datetime.now(timezone.utc)
     previous = load_state(sources.store.uri) if incremental and sources.store is not None else None
     runs = sources.runs(
@@ -121,7 +127,8 @@ def audit_report(
     result = auditor.audit(runs, versions, sources.get_run)
     findings = result.findings
     if reproduce:
-        findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout, trust)
+        foreign_ids = {run_id for ids in result.foreign.values() for run_id in ids}
+        findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout, trust, foreign_ids)
     if incremental and sources.store is not None:
         save_state(sources.store.uri, started)
     if details is not None:
@@ -133,6 +140,11 @@ def audit_report(
         command="audit",
         root=sources.context.repo.root if sources.context.repo else cwd.resolve(),
         fail_on=policy.fail_on,
+        notes=tuple(
+            f"{len(ids)} run{'s' if len(ids) != 1 else ''} of {redact(url)} not checked against this repository "
+            f"({sources.context.repo.root if sources.context.repo else cwd}): audit from that repository, or pass it with --repo"
+            for url, ids in sorted(result.foreign.items())
+        ),
     )
 
 
@@ -146,8 +158,10 @@ def _add_reproductions(
     jobs: int,
     timeout: float,
     trust: Trust | None = None,
+    foreign: frozenset[str] | set[str] = frozenset(),
 ) -> list[Finding]:
-    """Reproduce the audit's candidates and judge them with the MLR9xx checks (the other run
+    """Reproduce the audit's candidates (never ``foreign``: runs of another repository, whose
+    commit this one cannot check out) and judge them with the MLR9xx checks (the other run
     rules already spoke in the first pass), then judge the registry again: a served model whose
     run did not come back fails MLR801 even if nothing else was wrong with the run."""
     from mlrepro.findings import sort_findings
@@ -157,13 +171,24 @@ def _add_reproductions(
     trust = trust or Trust()
     assert sources.context.repo is not None
     by_id = {run.run_id: run for run in runs}
-    chosen = candidates(findings, versions, by_id, sources.get_run, limit)
+    chosen = candidates(
+        [f for f in findings if not (f.run and f.run.run_id in foreign)], [v for v in versions if v.run_id not in foreign],
+        by_id, sources.get_run, limit,
+    )
     # Each run is re-executed through its own tracker: MLflow runs into the store, W&B runs
     # offline into a fresh directory (the W&B target reads the originals from the audited dirs).
     wandb_ids = [run_id for run_id in chosen if run_id in by_id and by_id[run_id].source == "wandb"]
     mlflow_ids = [run_id for run_id in chosen if run_id not in wandb_ids]
     root = sources.context.repo.root
-    outcomes = dict(reproduce_many(sources.store, mlflow_ids, root, jobs, timeout, trust)) if sources.store is not None and mlflow_ids else {}
+    outcomes: dict[str, Any] = {}
+    if sources.store is not None and mlflow_ids:
+        # Each run from its own repository (``--repo`` given several times).
+        by_root: dict[Path, list[str]] = {}
+        for run_id in mlflow_ids:
+            run = by_id.get(run_id) or sources.get_run(run_id)
+            by_root.setdefault((auditor.repo_root_for(run) if run is not None else None) or root, []).append(run_id)
+        for repo_root, ids in by_root.items():
+            outcomes.update(reproduce_many(sources.store, ids, repo_root, jobs, timeout, trust))
     if wandb_ids and sources.wandb is not None:
         from mlrepro.reproduce.wandb_target import WandbTarget
 
@@ -265,12 +290,14 @@ def nightly_report(
     jobs: int = 1,
     timeout: float = 3600.0,
     trust: Trust | None = None,
+    artifacts: bool = True,
 ) -> NightlyReport:
     """The nightly job: audit (and with ``reproduce``, re-execute the audit's candidates), save
     the night's result as JSON in ``history`` (one file per date; the same night again replaces
     its file), and write one self-contained HTML page to ``output`` with trends over the nights
     in ``history``; ``json_path`` and ``junit_path`` get the audit in those formats too.
-    ``jobs``, ``timeout`` and ``trust`` as for ``audit_report``'s reproductions."""
+    ``jobs``, ``timeout`` and ``trust`` as for ``audit_report``'s reproductions; ``artifacts``
+    as for ``audit_report``."""
     from mlrepro.formatters import render
     from mlrepro.formatters.html_format import render_page, require_jinja2
     from mlrepro.nightly.history import read_history, save_night
@@ -280,7 +307,7 @@ def nightly_report(
     require_jinja2()
     details = AuditDetails()
     report = audit_report(
-        cwd, tracking_uri, repo=repo, config=config, reproduce=reproduce, max_reproductions=max_reproductions,
+        cwd, tracking_uri, repo=repo, artifacts=artifacts, config=config, reproduce=reproduce, max_reproductions=max_reproductions,
         jobs=jobs, timeout=timeout, details=details, trust=trust,
     )
     moment = now or datetime.now(timezone.utc)

@@ -183,7 +183,7 @@ def lint(
 @cli.command()
 @click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, then [tool.mlrepro] tracking-uri, then sqlite:///mlflow.db).")
 @click.option("--experiment", "experiments", multiple=True, metavar="NAME", help="Audit only these experiments (name or id); repeatable.")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the runs' code (default: the one enclosing the current directory).")
+@click.option("--repo", "repos", multiple=True, type=click.Path(file_okay=False, path_type=Path), help="The git repository of the runs' code (default: the one enclosing the current directory); repeatable when the store holds runs of several repositories (each run is matched by its recorded remote).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]), help="Only runs started at or after this date (ISO 8601, UTC unless an offset is given).")
 @click.option("--incremental", is_flag=True, help="Only runs started, ended or still running since the previous --incremental audit of this store.")
 @click.option("--artifacts/--no-artifacts", default=True, show_default=True, help="List artifacts (size limits, environment files). Costs one listing per directory per run.")
@@ -200,7 +200,7 @@ def lint(
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def audit(
-    tracking_uri: str | None, experiments: Sequence[str], repo: Path | None, since: Any, incremental: bool, artifacts: bool,
+    tracking_uri: str | None, experiments: Sequence[str], repos: Sequence[Path], since: Any, incremental: bool, artifacts: bool,
     output_format: str, output: Path | None, fail_on: str | None, reproduce: bool, max_reproductions: int | None, jobs: int,
     timeout: float, wandb_dirs: Sequence[Path], select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, quiet: bool, verbose: bool,
@@ -224,8 +224,9 @@ def audit(
         trust = _trust(allow_command, apply_diff, reproduce)
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer()
         report = audit_report(
-            Path.cwd(), tracking_uri, experiments, repo, when, artifacts, overrides, config_file, isolated, progress, incremental,
+            Path.cwd(), tracking_uri, experiments, repos[0] if repos else None, when, artifacts, overrides, config_file, isolated, progress, incremental,
             reproduce=reproduce, max_reproductions=max_reproductions, jobs=jobs, timeout=timeout, wandb_dirs=wandb_dirs, trust=trust,
+            other_repos=repos[1:],
         )
         if progress is not None:
             click.echo("", err=True)
@@ -396,6 +397,7 @@ def promote(
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
 @click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
 @click.option("--history", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Keep each night's result here (one JSON file per date) and chart the trend over them.")
+@click.option("--artifacts/--no-artifacts", default=True, show_default=True, help="List artifacts (size limits, environment files), as audit does.")
 @trust_options
 @click.option("--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JSON (audit's --output-format json).")
@@ -406,7 +408,7 @@ def promote(
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def report(
     tracking_uri: str | None, repo: Path | None, reproduce: bool, max_reproductions: int | None, jobs: int, timeout: float,
-    history: Path | None, output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
+    history: Path | None, artifacts: bool, output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
     config_file: Path | None, verbose: bool, allow_command: bool = False, apply_diff: bool = False,
 ) -> None:
     """Audit (and optionally reproduce) and write one self-contained HTML report with trends over nights."""
@@ -419,7 +421,7 @@ def report(
             raise UsageFailure("--max-reproductions needs --reproduce")
         result = nightly_report(
             Path.cwd(), output, tracking_uri, repo, history, reproduce, max_reproductions, json_path, junit_path, config_file,
-            jobs=jobs, timeout=timeout, trust=_trust(allow_command, apply_diff, reproduce),
+            jobs=jobs, timeout=timeout, trust=_trust(allow_command, apply_diff, reproduce), artifacts=artifacts,
         )
         for skipped in result.skipped_history:
             click.echo(f"mlrepro: warning: history: skipped {skipped}", err=True)

@@ -10,8 +10,10 @@ nothing (MLR501), anything else that is not a hash is a bad commit (MLR502).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
 from mlrepro import tags as tag_names
 
@@ -38,3 +40,31 @@ def commit_hash(tags: Mapping[str, str]) -> str | None:
     """The recorded commit when it is a hash, else None (missing: MLR501; malformed: MLR502)."""
     value = recorded_commit(tags)
     return value if value is not None and is_commit_hash(value) else None
+
+
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+_SCP_URL = re.compile(r"(?:[^@/\s]+@)?([^:/\s]+):(?!//)(.+)")  # user@host:org/repo.git
+
+
+def recorded_repo_url(tags: Mapping[str, str]) -> str | None:
+    """The remote the run's code came from, as MLflow recorded it (``mlflow.source.git.repoURL``:
+    the origin of the script's repository, or the project URI of ``mlflow run``); None if none."""
+    value = (tags.get(tag_names.MLFLOW_REPO_URL) or "").strip()
+    return value or None
+
+
+def repo_key(url: str) -> str:
+    """One spelling per repository: scheme, credentials, port, `.git` and case dropped, so that
+    https://host/org/repo.git, ssh://git@host/org/repo and git@host:org/repo compare equal."""
+    text = url.strip()
+    if text.startswith("file://"):
+        return "file:" + os.path.normpath(unquote(text[len("file://"):]))
+    if _URL.match(text):
+        parts = urlsplit(text)
+        text = f"{parts.hostname or ''}/{parts.path.lstrip('/')}"
+    elif os.path.isabs(text):
+        return "file:" + os.path.normpath(text)
+    elif match := _SCP_URL.fullmatch(text):
+        text = f"{match.group(1)}/{match.group(2).lstrip('/')}"
+    text = text.rstrip("/")
+    return text[: -len(".git")].lower() if text.endswith(".git") else text.lower()

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from audit_helpers import Repo, Store, git, init_repo
+from audit_helpers import Repo, Store, audit_json, git, init_repo
 from training_helpers import TRAIN, reproduce_json, run_training, training_env
 
 
@@ -57,6 +57,18 @@ def test_an_unseeded_run_diverges_and_repeats_report_a_spread(tmp_path: Path, st
     # Judged against the spread, not one draw: the original lies inside it or it does not.
     assert result["metrics"]["noise_mean"]["outcome"] in ("within-seed-noise", "diverged")
     assert any("not deterministic" in note for note in result["notes"])
+
+
+def test_a_seed_logged_as_none_is_no_seed_for_reproduce_as_for_the_audit(tmp_path: Path, store: Store) -> None:
+    """sklearn autolog logs ``random_state=None`` for an unseeded estimator: MLR506 says no seed,
+    and reproduce must not judge the run as a deterministic one."""
+    repo = project(tmp_path, seed="None", after='mlflow.log_param("random_state", None)')
+    run_id = train(store, repo)
+    assert store.client.get_run(run_id).data.params["random_state"] == "None"
+    _, findings = audit_json(store, repo.path, "--select", "MLR506")
+    assert [f["run_id"] for f in findings] == [run_id]
+    _, result, _ = reproduce(store, repo, run_id)
+    assert any("recorded no seed" in note for note in result["notes"]), result["notes"]
 
 
 # The final loss is the same on every run; only step 2 draws from the unseeded global generator.

@@ -151,3 +151,27 @@ def test_a_multiline_command_with_quoted_and_empty_parameters_comes_back_identic
     assert result["command"][1:] == ["train.py", "--seed", "7", "--model-name", "", "--label", "red green blue"], result["command"]
     [new_id] = result["reproduction_run_ids"]
     assert store.client.get_run(new_id).data.metrics == run.data.metrics
+
+
+def test_params_match_only_what_the_re_run_logged_itself(tmp_path: Path, store: Store) -> None:
+    """MLflow Projects' launcher logs the parameters before the code starts; a re-run whose code
+    died before logging anything must not "match" on params we copied ourselves."""
+    dies = TRAIN.replace("import sys\n", "import os\nimport sys\n\nif os.environ.get('DIE_BEFORE_LOGGING'):\n    sys.exit(3)\n", 1)
+    repo = init_repo(tmp_path, {"MLproject": MLPROJECT, "train.py": dies, ".gitignore": "mlruns/\nmlartifacts/\n"})
+    made = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", ".", "-e", "main", "--env-manager", "local", "-P", "alpha=.1", "-P", "seed=3", "--experiment-name", "x"],
+        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    [run] = store.client.search_runs([store.client.get_experiment_by_name("x").experiment_id])
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", str(run.info.run_id), "--tracking-uri", store.uri, "--output-format", "json"],
+        check=False, cwd=repo.path, env={**env_for(store), "DIE_BEFORE_LOGGING": "1"}, capture_output=True, text=True, timeout=600,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    result = json.loads(done.stdout)
+    assert (done.returncode, result["verdict"]) == (1, "failed"), result
+    assert result["params_match"] is False, result
+    # The reproduction run still carries the parameters it was launched with, as `mlflow run` leaves them.
+    [new_id] = result["reproduction_run_ids"]
+    assert store.client.get_run(new_id).data.params == {"alpha": ".1", "seed": "3"}

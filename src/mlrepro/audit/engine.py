@@ -18,11 +18,12 @@ from pathlib import Path
 
 from mlrepro import tags as tag_names
 from mlrepro.audit.checks import MODEL, RUN, RUNS
-from mlrepro.audit.context import AuditContext
+from mlrepro.audit.context import AuditContext, CodeRepository
 from mlrepro.config import Settings
 from mlrepro.findings import Finding, RunRef, Severity, sort_findings
 from mlrepro.records import ModelVersionRecord, RunRecord
 from mlrepro.registry import Rule, bind, enabled_codes, rules_for
+from mlrepro.run_commit import recorded_repo_url, repo_key
 from mlrepro.selection import SelectionLayer
 
 
@@ -32,6 +33,8 @@ class AuditResult:
     runs: int
     versions: int
     checked: tuple[str, ...] = ()
+    # recorded repo URL -> ids of the runs that came from that other repository
+    foreign: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,8 +80,15 @@ def run_ref(run: RunRecord, ctx: AuditContext | None = None) -> RunRef:
 
 
 class Auditor:
-    def __init__(self, settings: Settings, ctx: AuditContext, extra_rules: Sequence[tuple[Rule, Callable[..., object]]] = ()) -> None:
+    def __init__(
+        self, settings: Settings, ctx: AuditContext, extra_rules: Sequence[tuple[Rule, Callable[..., object]]] = (),
+        other_repos: Sequence[tuple[CodeRepository, object]] = (),
+    ) -> None:
+        """``other_repos``: more repositories (with their DVC readers) whose runs the store holds;
+        a run whose recorded remote is one of theirs is checked against that one."""
         self.ctx = ctx
+        self._own_keys: frozenset[str] | None = None  # the audited repository's remotes, as repo_key spells them
+        self._others = [(frozenset(repo_key(u) for u in repo.remote_urls()), repo, data) for repo, data in other_repos]
         rules = {rule.code: rule for rule in rules_for("run")}
         checks = {code: bind(rule) for code, rule in rules.items()}
         for rule, check in extra_rules:  # team rules from `rules-dir`
@@ -101,19 +111,60 @@ class Auditor:
     def _finding(self, rule: Rule, message: str, ref: RunRef) -> Finding:
         return Finding(code=rule.code, name=rule.name, message=message, severity=rule.severity, fix=rule.fix, url=rule.url, run=ref)
 
+    def _other_repo(self, run: RunRecord) -> tuple[CodeRepository, object] | None:
+        """The ``other_repos`` entry whose remotes the run's recorded repo URL names."""
+        url = recorded_repo_url(run.tags)
+        if url is None or self._own(run):
+            return None
+        key = repo_key(url)
+        return next(((repo, data) for keys, repo, data in self._others if key in keys), None)
+
+    def _own(self, run: RunRecord) -> bool:
+        """The audited repository's run, or nothing to tell by (no URL recorded, no remote)."""
+        repo = self.ctx.repo
+        url = recorded_repo_url(run.tags)
+        if repo is None or url is None:
+            return True
+        if self._own_keys is None:
+            self._own_keys = frozenset(repo_key(u) for u in repo.remote_urls())
+        return not self._own_keys or repo_key(url) in self._own_keys
+
+    def foreign_url(self, run: RunRecord) -> str | None:
+        """The recorded repo URL when it names a repository that is not audited (not ``--repo``)."""
+        if self._own(run) or self._other_repo(run) is not None:
+            return None
+        return recorded_repo_url(run.tags)
+
+    def repo_root_for(self, run: RunRecord) -> Path | None:
+        """Where the run's code is re-executed from: its own repository's root."""
+        repo = self._ctx_for(run).repo
+        return repo.root if repo is not None else None
+
+    def _ctx_for(self, run: RunRecord) -> AuditContext:
+        # A run of a repository not audited is checked as if no repository were known: its
+        # commit cannot be in this one, and saying so (MLR502) would blame the wrong repository.
+        if self._own(run):
+            return self.ctx
+        other = self._other_repo(run)
+        if other is not None:
+            return dataclasses.replace(self.ctx, repo=other[0], data=other[1])  # type: ignore[arg-type]
+        return dataclasses.replace(self.ctx, repo=None, data=None)
+
     def audit_run(self, run: RunRecord) -> list[Finding]:
-        ref = run_ref(run, self.ctx)
-        return [self._finding(rule, message, ref) for rule, check in self._by_scope[RUN] for message in check(run, self.ctx)]  # type: ignore[misc]
+        ctx = self._ctx_for(run)
+        ref = run_ref(run, ctx)
+        return [self._finding(rule, message, ref) for rule, check in self._by_scope[RUN] for message in check(run, ctx)]  # type: ignore[misc]
 
     def _verdict(self, run: RunRecord | None, run_id: str) -> Verdict:
         if run is None or run.deleted:
             return Verdict(run_id, False)
-        ref = run_ref(run, self.ctx)
+        ctx = self._ctx_for(run)
+        ref = run_ref(run, ctx)
         errors = [
             self._finding(rule, message, ref)
             for rule, check in self._verdict_checks
             if rule.severity is Severity.ERROR
-            for message in check(run, self.ctx)  # type: ignore[operator]
+            for message in check(run, ctx)  # type: ignore[operator]
         ]
         return Verdict(run_id, True, errors)
 
@@ -131,8 +182,12 @@ class Auditor:
         runs = [run for run in runs if tag_names.REPRODUCES not in run.tags]
         self.ctx.parent_run_ids = frozenset(run.tags[tag_names.MLFLOW_PARENT] for run in runs if run.tags.get(tag_names.MLFLOW_PARENT))
         judged = {v.run_id for v in versions if v.in_use and v.run_id} if self._by_scope[MODEL] else set()
+        foreign: dict[str, list[str]] = {}
         for run in runs:
             seen.append(run)
+            url = self.foreign_url(run)
+            if url is not None:
+                foreign.setdefault(url, []).append(run.run_id)
             findings.extend(self.audit_run(run))
             if run.run_id in judged:
                 verdicts[run.run_id] = self._verdict(run, run.run_id)
@@ -141,7 +196,7 @@ class Auditor:
                 findings.append(self._finding(rule, message, run_ref(run, self.ctx)))
         findings.extend(self.audit_models(versions, fetch_run, verdicts))
         checked = tuple(run.label for run in seen) + tuple(v.label for v in versions)
-        return AuditResult(sort_findings(findings), len(seen), len(versions), checked)
+        return AuditResult(sort_findings(findings), len(seen), len(versions), checked, foreign)
 
     @property
     def model_codes(self) -> frozenset[str]:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from mlrepro.config import ConfigError, Settings
+from mlrepro.seeds import DEFAULT_SEED_PARAMS
 
 DEFAULT_REQUIRED_TAGS = ("model_type", "dataset_version", "feature_set", "team", "purpose")
-DEFAULT_SEED_PARAMS = ("seed", "random_state", "random_seed", "rng_seed", "manual_seed", "np_seed", "torch_seed", "global_seed")
 DEFAULT_DATA_VERSION_TAGS = ("dataset_version", "data_version", "mlrepro.data_version")
 # Names people give runs when they do not name them.
 DEFAULT_GENERIC_NAMES = (

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlrepro.audit.context import AuditContext
 from mlrepro.audit.policy import AuditPolicy
@@ -122,13 +122,23 @@ def open_sources(
         # Outside a repository the checks that need one stay quiet.
         work_tree = find_work_tree(cwd)
         repo = LazyGitRepo(work_tree) if work_tree is not None else None
-    data = None
-    if repo is not None and (repo.root / ".dvc").is_dir():
-        from mlrepro.sources.dvc_repo import DvcRepo
-
-        data = DvcRepo(repo)
-    context = AuditContext(policy=policy, repo=repo, data=data, artifacts_listed=artifacts)
+    context = AuditContext(policy=policy, repo=repo, data=data_versions(repo), artifacts_listed=artifacts)
     return AuditSources(store, context, wandb)
+
+
+def data_versions(repo: GitRepo | LazyGitRepo | None) -> Any:
+    """The repository's DVC metadata reader, when it uses DVC."""
+    if repo is None or not (repo.root / ".dvc").is_dir():
+        return None
+    from mlrepro.sources.dvc_repo import DvcRepo
+
+    return DvcRepo(repo)
+
+
+def open_repos(paths: Sequence[Path]) -> list[tuple[GitRepo, Any]]:
+    """More ``--repo`` repositories, each with its DVC reader; each path must be one."""
+    repos = [GitRepo.open(path, search_parent_directories=False) for path in paths]
+    return [(repo, data_versions(repo)) for repo in repos]
 
 
 def _open_wandb(cwd: Path, paths: Sequence[Path]) -> WandbDirs | None:

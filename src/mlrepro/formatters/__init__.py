@@ -26,6 +26,8 @@ class Report:
     tool_version: str = __version__
     # audit: the configured threshold for a failing exit (note, warning, error)
     fail_on: str = "note"
+    # audit: one-line facts about what was not checked (runs of another repository), text only
+    notes: tuple[str, ...] = ()
 
 
 def subject(finding: Finding) -> str:

@@ -48,5 +48,6 @@ def render(report: Report) -> str:
             lines.append(f"  {f.code} {f.message}")
         else:
             lines.append(f"{where(f)}: {f.code} {f.message}")
+    lines.extend(f"info: {note}" for note in report.notes)
     lines.append(summary_line(len(report.findings)))
     return "\n".join(lines) + "\n"

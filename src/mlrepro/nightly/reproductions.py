@@ -17,6 +17,7 @@ from typing import Any
 
 from mlrepro import tags
 from mlrepro.records import RunRecord
+from mlrepro.seeds import is_seeded
 
 # _tolerance_for: the same per-metric lookup (exact name, then glob) that `mlrepro reproduce` applies.
 from mlrepro.reproduce.compare import REPRODUCED_VERDICTS, Tolerance, _tolerance_for, compare_metrics
@@ -105,7 +106,7 @@ def from_store(
         comparison = None
         with_metrics = [a.metrics for a in attempts if a.metrics]
         if with_metrics and len(with_metrics) == len(attempts):
-            seeded = tags.SEED in run.tags or any(p in run.params for p in ("seed", "random_state", "random_seed"))
+            seeded = is_seeded(run.params, run.tags)
             comparison = compare_metrics(run.metrics, with_metrics, default, per_metric or {}, deterministic=seeded)
         result.append({
             "run_id": run.run_id,

@@ -35,11 +35,11 @@ from mlrepro.reproduce.runner import Execution, child_env, execute
 from mlrepro.reproduce.target import MlflowTarget, ReproTarget
 from mlrepro.reproduce.trust import APPLY_DIFF, Trust, allowed_note, command_refusal, diff_refusal, refused_note
 from mlrepro.reproduce.workspace import checkout
+from mlrepro.seeds import is_seeded
 from mlrepro.sources.mlflow_store import MlflowStore
 
 # Environment facts the capture plugin records: a difference here is a likely cause.
 _ENVIRONMENT_PREFIXES = tag_names.ENVIRONMENT_PREFIXES
-_SEED_PARAMS = ("seed", "random_state", "random_seed")
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -52,6 +52,7 @@ class Attempt:
     run_id: str
     execution: Execution
     metrics: dict[str, float]
+    logged: RunRecord | None = None  # the run as the re-executed code left it (None: it never started)
 
 
 @dataclass
@@ -84,8 +85,28 @@ def _datasets(run: RunRecord) -> dict[str, str]:
     return {f"{d.name} ({d.context or 'input'})": d.digest or "" for d in run.datasets}
 
 
+def _params_match(original: RunRecord, plan: ReproPlan, logged: RunRecord | None) -> bool:
+    """Whether the re-run ran with the original's params, judged on what its code logged itself.
+
+    An MLflow Projects launcher logs the entry point's params before the code starts (and so
+    does our target, afterwards): those count as passed only when the code then logged something
+    itself, so that a script that died before logging anything does not "match"."""
+    if logged is None:
+        return False
+    if any(original.params[k] != v for k, v in logged.params.items() if k in original.params):
+        return False
+    if plan.source == "mlproject":
+        return bool(logged.params or logged.metrics)
+    return all(k in logged.params for k in original.params)
+
+
+def _launched_params(original: RunRecord, plan: ReproPlan, logged: RunRecord) -> dict[str, str]:
+    """The params the re-run carries: for an MLflow Projects run, the launcher's and the code's."""
+    return {**original.params, **logged.params} if plan.source == "mlproject" else dict(logged.params)
+
+
 def _seeded(run: RunRecord) -> bool:
-    return tag_names.SEED in run.tags or any(p in run.params for p in _SEED_PARAMS)
+    return is_seeded(run.params, run.tags)
 
 
 def reproduce_run(
@@ -139,7 +160,7 @@ def reproduce_run(
                     env.pop(variable, None)
             execution = _execute(target, run_id, new_id, plan, workspace.path / plan.workdir, env, timeout)
             latest = target.finish(new_id, execution, f"timeout: killed after {timeout:g} s" if execution.timed_out else None)
-            attempts.append(Attempt(new_id, execution, dict(latest.metrics) if latest else {}))
+            attempts.append(Attempt(new_id, execution, dict(latest.metrics) if latest else {}, latest))
     reproductions = [a.metrics for a in attempts]
     notes = [*unlocked, *plan.notes]  # first: the audit's MLR9xx messages show the first few
     comparison = None
@@ -166,8 +187,8 @@ def reproduce_run(
         histories = _compare_histories(target, original, attempts, tolerance, per_metric or {})
         verdict = _history_verdict(verdict, histories, _seeded(original), notes)
     if not _seeded(original):
-        notes.append("the original run recorded no seed: it is not deterministic, so it is judged against the spread of repeats")
-    params_match = latest is not None and {k: original.params.get(k) for k in original.params} == {k: latest.params.get(k) for k in original.params}
+        notes.append("the original run recorded no seed: not deterministic as far as its record shows, so it is judged against the spread of repeats")
+    params_match = bool(attempts) and all(_params_match(original, plan, a.logged) for a in attempts)
     data_match = latest is None or not latest.datasets or _datasets(original) == _datasets(latest)
     data_match = data_match and data.match is not False
     notes.extend(data.notes)
@@ -175,7 +196,7 @@ def reproduce_run(
     if latest is not None:
         differences = explain(
             {"params": dict(original.params), "datasets": _datasets(original), "environment": _environment(original.tags)},
-            {"params": dict(latest.params), "datasets": _datasets(latest), "environment": _environment(latest.tags)},
+            {"params": _launched_params(original, plan, latest), "datasets": _datasets(latest), "environment": _environment(latest.tags)},
         )
     result = ReproResult(
         run_id=run_id,

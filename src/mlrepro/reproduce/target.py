@@ -51,6 +51,9 @@ class ReproTarget(Protocol):
 class MlflowTarget:
     def __init__(self, store: MlflowStore) -> None:
         self.store = store
+        # Per reproduction run: the params a `mlflow run` launcher would have logged, added only
+        # after the code ran, so that the run as `finish` reads it holds what the code logged itself.
+        self._launcher_params: dict[str, dict[str, str]] = {}
 
     def describe(self) -> str:
         return self.store.uri
@@ -64,8 +67,9 @@ class MlflowTarget:
     def start(self, original: RunRecord, plan: ReproPlan, name: str) -> tuple[str, dict[str, str]]:
         new_id = self.store.create_run(original.experiment_id, name, {REPRODUCES_TAG: original.run_id})
         if plan.source == "mlproject":
-            # `mlflow run` logs the params in its launcher, not in the training code: so do we.
-            self.store.log_params(new_id, dict(original.params))
+            # `mlflow run` logs the params in its launcher, not in the training code: so do we,
+            # but after the code ran (``finish``): copied before, they would "match" by themselves.
+            self._launcher_params[new_id] = dict(original.params)
         # The child runs in a temporary worktree, where `sqlite:///mlflow.db` is another database.
         env = {"MLFLOW_TRACKING_URI": absolute_uri(self.store.uri), "MLFLOW_RUN_ID": new_id}
         registry = os.environ.get("MLFLOW_REGISTRY_URI")
@@ -78,11 +82,20 @@ class MlflowTarget:
         if cause:
             self.store.set_tags(run_id, {tag_names.REPRODUCTION_CAUSE: cause})
         self.store.finish_run(run_id, "KILLED" if execution.timed_out else "FAILED" if failed else "FINISHED")
-        return self.store.get_run(run_id)
+        logged = self.store.get_run(run_id)
+        self._log_launcher_params(run_id, logged.params if logged else {})
+        return logged
 
     def end(self, run_id: str, status: str, cause: str) -> None:
         self.store.set_tags(run_id, {tag_names.REPRODUCTION_CAUSE: cause})
         self.store.finish_run(run_id, status)
+        self._log_launcher_params(run_id, {})
+
+    def _log_launcher_params(self, run_id: str, logged: Mapping[str, str]) -> None:
+        # MLflow params are write-once: only those the code did not log itself.
+        missing = {k: v for k, v in self._launcher_params.pop(run_id, {}).items() if k not in logged}
+        if missing:
+            self.store.log_params(run_id, missing)
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         return self.store.metric_history(run_id, key)

@@ -332,20 +332,37 @@ class MlflowStore:
 
         Through the artifact repository of the run's artifact URI: ``client.list_artifacts``
         fetches the run again on every call (one call per directory)."""
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
         files: list[Artifact] = []
         try:
             if run.artifact_uri:
-                # mlflow-artifacts:/ URIs (a server proxying artifacts) resolve against the tracking
-                # URI, which is MLflow's global one (sqlite:///mlflow.db) unless we pass ours.
-                files.extend(_walk(get_artifact_repository(run.artifact_uri, tracking_uri=self.uri), None))
+                files.extend(_walk(self._artifact_repository(run.artifact_uri), None))
             for model_id in run.model_ids:
                 model = self._client.get_logged_model(model_id)
-                files.extend(_walk(get_artifact_repository(model.artifact_location, tracking_uri=self.uri), model_id))
+                files.extend(_walk(self._artifact_repository(model.artifact_location), model_id))
         except Exception as exc:
             raise TrackingStoreError(f"run {run.run_id}: cannot list artifacts: {_short(exc)}") from None
         return tuple(files)
+
+    def _artifact_repository(self, uri: str) -> Any:
+        """MLflow's artifact repository for ``uri``, resolved against our tracking URI.
+
+        mlflow-artifacts:/ URIs (a server proxying artifacts) resolve against the tracking URI,
+        which is MLflow's global one (sqlite:///mlflow.db) unless we pass ours; MLflow before 3
+        takes no ``tracking_uri`` and reads the global one, which we set for the call."""
+        import inspect
+
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        if "tracking_uri" in inspect.signature(get_artifact_repository).parameters:
+            return get_artifact_repository(uri, tracking_uri=self.uri)
+        import mlflow
+
+        previous = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            return get_artifact_repository(uri)
+        finally:
+            mlflow.set_tracking_uri(previous)
 
     # -- writes: only `mlrepro reproduce` calls these, never the audit -------------------------
     def create_run(self, experiment_id: str, run_name: str | None, tags: dict[str, str]) -> str:

@@ -50,7 +50,11 @@ def test_mlflow_projects(store: Store, repo: Repo) -> None:
     ]
     missing_subdir = store.good_run(repo, tags={**project, "mlflow.source.name": "https://github.com/acme/churn#projects/fraud"})
     other_repo = store.good_run(repo, tags={**project, "mlflow.source.name": "https://github.com/acme/other.git#train",
-                                            "mlflow.source.git.commit": "1" * 40, "mlflow.source.git.repoURL": "https://github.com/acme/other.git"})
+                                            "mlflow.source.git.commit": "1" * 40})
+    # Recorded as another repository's run: not checked against this one at all (the audit's
+    # summary says so), so not this rule's either.
+    store.good_run(repo, tags={**project, "mlflow.source.name": "https://github.com/acme/other.git#train",
+                               "mlflow.source.git.commit": "1" * 40, "mlflow.source.git.repoURL": "https://github.com/acme/other.git"})
     code, findings = audit_json(store, repo.path, "--select", "MLR505")
     assert codes_by_run(findings) == {missing_subdir: {"MLR505"}, other_repo: {"MLR505"}}
     messages = {f["run_id"]: f["message"] for f in findings}

@@ -15,13 +15,14 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath, PureWindowsPath
-from urllib.parse import unquote, urlsplit
 
 from mlrepro import tags as tag_names
 from mlrepro.audit.checks import run_check
 from mlrepro.audit.context import AuditContext, CodeRepository
 from mlrepro.records import RunRecord
 from mlrepro.run_commit import commit_hash, is_commit_hash
+from mlrepro.run_commit import repo_key as _normal_url
+from mlrepro.seeds import has_value, recorded_seeds
 
 _TRUE = frozenset({"true", "1", "yes"})
 
@@ -33,11 +34,6 @@ PATCH_ARTIFACT = "mlrepro/uncommitted.patch"
 WANDB_PATCH = "diff.patch"
 
 SEED_TAG = tag_names.SEED
-# Namespaced parameter names (Hydra `trainer.seed`, sklearn autolog `clf__random_state`):
-# the last component is the one that names the seed.
-_KEY_PARTS = re.compile(r"\.|/|:|__")
-# What autolog writes for an estimator left unseeded (`random_state=None`).
-_UNSET = frozenset({"", "none", "null", "nan"})
 
 ENVIRONMENT_TAGS = (tag_names.FREEZE, tag_names.MLFLOW_DOCKER_IMAGE)
 # `mlflow run` builds these from the project's environment file at the recorded commit.
@@ -154,22 +150,6 @@ def dirty_working_tree(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
         )
 
 
-def _normal_url(url: str) -> str:
-    """One spelling per repository: scheme, credentials, port, `.git` and case dropped."""
-    text = url.strip()
-    if text.startswith("file://"):
-        return "file:" + os.path.normpath(unquote(text[len("file://"):]))
-    if _URL.match(text):
-        parts = urlsplit(text)
-        text = f"{parts.hostname or ''}/{parts.path.lstrip('/')}"
-    elif os.path.isabs(text):
-        return "file:" + os.path.normpath(text)
-    elif match := _SCP_URL.fullmatch(text):
-        text = f"{match.group(1)}/{match.group(2).lstrip('/')}"
-    text = text.rstrip("/")
-    return text[: -len(".git")].lower() if text.endswith(".git") else text.lower()
-
-
 @functools.lru_cache(maxsize=4096)
 def _path_in_commit(repo: CodeRepository, sha: str, name: str) -> bool:
     """Is the script ``name`` (``sys.argv[0]`` at training time: absolute, perhaps on another
@@ -247,20 +227,17 @@ def missing_seed(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
     child is judged on its own seed."""
     if run.run_id in ctx.parent_run_ids:
         return
-    names = {name.lower() for name in ctx.policy.seed_params}
-    seeds = [
-        (key, value)
-        for key, value in (*run.params.items(), *run.tags.items())
-        if key == SEED_TAG or key.lower() in names or _KEY_PARTS.split(key)[-1].lower() in names
-    ]
-    if any(value.strip().lower() not in _UNSET for _, value in seeds):
+    seeds = recorded_seeds(run.params, run.tags, ctx.policy.seed_params)
+    if any(has_value(value) for _, value in seeds):
         return
+    # An unrecorded seed may still be a fixed one in the code: say what cannot be shown, not
+    # that re-runs differ (they may well be identical).
     if seeds:
         shown = ", ".join(f"{key}={value.strip() or '(empty)'}" for key, value in sorted(seeds))
-        yield f"seed recorded without a value ({shown}): the run drew unseeded random numbers, a re-run cannot match its metrics"
+        yield f"seed recorded without a value ({shown}): the seed is not recorded, so a re-run cannot be shown to draw the same random numbers"
     else:
         looked_for = ", ".join([*ctx.policy.seed_params, SEED_TAG])
-        yield f"no seed recorded (no param or tag named {looked_for}): a re-run draws different random numbers and cannot match its metrics"
+        yield f"no seed recorded (no param or tag named {looked_for}): the seed is not recorded, so a re-run cannot be shown to draw the same random numbers"
 
 
 @functools.lru_cache(maxsize=1024)
