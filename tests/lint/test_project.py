@@ -347,8 +347,7 @@ def test_an_entry_point_that_imports_other_names_does_not_run_the_draw(tmp_path:
     from helpers import mixup
 
     np.random.seed(0)
-    optimizer = None
-    mixup(np.ones(3))
+    model.fit(mixup(np.ones(3)))
     """
     root = write(tmp_path, {"helpers.py": helpers, "train.py": train, "train_mixup.py": seeded})
     assert lint(root) == []

@@ -33,9 +33,9 @@ GENERATOR_OF_CODE: dict[str, str] = {
 # Text that only code which trains contains: an optimiser, a backward pass, a fit. Randomness
 # matters where a model is trained; an evaluation script's draws do not change what it measures.
 _TRAINING_MARKERS = (
-    ".backward(", "optimizer", "Optimizer", "optim.", ".fit(", "train_one_epoch",
-    "training_step", "train_step", "train_epoch", "TrainingArguments", "train_loop", "SupervisedRunner",
-    "apply_gradients", "GradientTape", "optax.", ".train(", ".optimize(",
+    ".backward(", "optimizer.step(", ".zero_grad(", "optim.", "Optimizer(", "get_optimizer(", "create_optimizer(",
+    ".fit(", "train_one_epoch", "training_step", "train_step", "train_epoch", "TrainingArguments", "train_loop",
+    "SupervisedRunner", "apply_gradients", "GradientTape", "optax.", ".train(", ".optimize(",
 )
 
 # A script that plots with these and writes none of these makes figures, not data: its colour

@@ -359,6 +359,10 @@ class ProjectLinter:
                 groups.setdefault(("MLR201", hop.row), []).append((target, None, hop.via))
         if not groups:
             return []
+        # cuDNN determinism is one switch for the whole process: one finding, at the first import.
+        layers = sorted(key for key in groups if key[0] == "MLR201")
+        if len(layers) > 1:
+            groups[layers[0]] = [item for key in layers for item in groups.pop(key)]
         lines, locate = _source_lines(module.path, self.linter.settings.max_file_bytes)
         display = self._display(module.path)
         found = []
