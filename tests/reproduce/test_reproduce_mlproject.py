@@ -9,8 +9,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from audit_helpers import Store, git, init_repo
+from audit_helpers import Repo, Store, git, init_repo
 
 MLPROJECT = """\
 name: demo
@@ -51,14 +52,30 @@ def env_for(store: Store) -> dict[str, str]:
     return env
 
 
-def test_a_run_made_by_mlflow_run_comes_back_identical_with_its_logged_strings(tmp_path: Path, store: Store) -> None:
-    repo = init_repo(tmp_path, {"MLproject": MLPROJECT, "train.py": TRAIN, ".gitignore": "mlruns/\nmlartifacts/\n"})
+def mlflow_run(repo: Repo, store: Store, *args: str) -> Any:
+    """``mlflow run .`` for real (local environment) into ``store``; the one run it made."""
     made = subprocess.run(
-        [sys.executable, "-m", "mlflow", "run", ".", "-e", "main", "--env-manager", "local", "-P", "alpha=.1", "-P", "seed=3", "--experiment-name", "x"],
+        [sys.executable, "-m", "mlflow", "run", ".", "--env-manager", "local", *args, "--experiment-name", "x"],
         check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300,
     )
     assert made.returncode == 0, made.stderr[-3000:]
     [run] = store.client.search_runs([store.client.get_experiment_by_name("x").experiment_id])
+    return run
+
+
+def reproduce(repo: Repo, store: Store, run_id: str, **env: str) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json"],
+        check=False, cwd=repo.path, env={**env_for(store), **env}, capture_output=True, text=True, timeout=600,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+
+def test_a_run_made_by_mlflow_run_comes_back_identical_with_its_logged_strings(tmp_path: Path, store: Store) -> None:
+    repo = init_repo(tmp_path, {"MLproject": MLPROJECT, "train.py": TRAIN, ".gitignore": "mlruns/\nmlartifacts/\n"})
+    run = mlflow_run(repo, store, "-e", "main", "-P", "alpha=.1", "-P", "seed=3")
     run_id = str(run.info.run_id)
     # What MLflow Projects recorded, not what this test wrote: the premise of the test.
     assert run.data.tags["mlflow.project.entryPoint"] == "main"
@@ -67,13 +84,8 @@ def test_a_run_made_by_mlflow_run_comes_back_identical_with_its_logged_strings(t
     assert run.data.params == {"alpha": ".1", "seed": "3"}
     assert run.data.metrics["alpha_seen"] == 0.1
 
-    done = subprocess.run(
-        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json"],
-        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=600,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    result = json.loads(done.stdout)
-    assert (done.returncode, result["verdict"]) == (0, "identical"), result
+    code, result = reproduce(repo, store, run_id)
+    assert (code, result["verdict"]) == (0, "identical"), result
     assert result["params_match"] is True, result["differences"]
     assert result["code"]["entry_point"] == "mlproject"
     assert result["code"]["commit"] == git(repo.path, "rev-parse", "HEAD")
@@ -129,24 +141,14 @@ with mlflow.start_run():
 
 def test_a_multiline_command_with_quoted_and_empty_parameters_comes_back_identical(tmp_path: Path, store: Store) -> None:
     repo = init_repo(tmp_path, {"MLproject": MULTILINE_MLPROJECT, "train.py": MULTILINE_TRAIN, ".gitignore": "mlruns/\nmlartifacts/\n"})
-    made = subprocess.run(
-        [sys.executable, "-m", "mlflow", "run", ".", "--env-manager", "local", "-P", "model_name=", "-P", "label=red green blue", "--experiment-name", "x"],
-        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300,
-    )
-    assert made.returncode == 0, made.stderr[-3000:]
-    [run] = store.client.search_runs([store.client.get_experiment_by_name("x").experiment_id])
+    run = mlflow_run(repo, store, "-P", "model_name=", "-P", "label=red green blue")
     run_id = str(run.info.run_id)
     # The premise: MLflow logged the values shell-quoted, and the script saw them unquoted.
     assert run.data.params == {"seed": "7", "model_name": "''", "label": "'red green blue'"}
     assert (run.data.metrics["name_length"], run.data.metrics["label_words"]) == (0, 3)
 
-    done = subprocess.run(
-        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json"],
-        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=600,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    result = json.loads(done.stdout)
-    assert (done.returncode, result["verdict"]) == (0, "identical"), result
+    code, result = reproduce(repo, store, run_id)
+    assert (code, result["verdict"]) == (0, "identical"), result
     assert result["code"]["entry_point"] == "mlproject"
     assert result["command"][1:] == ["train.py", "--seed", "7", "--model-name", "", "--label", "red green blue"], result["command"]
     [new_id] = result["reproduction_run_ids"]
@@ -158,19 +160,9 @@ def test_params_match_only_what_the_re_run_logged_itself(tmp_path: Path, store: 
     died before logging anything must not "match" on params we copied ourselves."""
     dies = TRAIN.replace("import sys\n", "import os\nimport sys\n\nif os.environ.get('DIE_BEFORE_LOGGING'):\n    sys.exit(3)\n", 1)
     repo = init_repo(tmp_path, {"MLproject": MLPROJECT, "train.py": dies, ".gitignore": "mlruns/\nmlartifacts/\n"})
-    made = subprocess.run(
-        [sys.executable, "-m", "mlflow", "run", ".", "-e", "main", "--env-manager", "local", "-P", "alpha=.1", "-P", "seed=3", "--experiment-name", "x"],
-        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300,
-    )
-    assert made.returncode == 0, made.stderr[-3000:]
-    [run] = store.client.search_runs([store.client.get_experiment_by_name("x").experiment_id])
-    done = subprocess.run(
-        [sys.executable, "-m", "mlrepro", "reproduce", str(run.info.run_id), "--tracking-uri", store.uri, "--output-format", "json"],
-        check=False, cwd=repo.path, env={**env_for(store), "DIE_BEFORE_LOGGING": "1"}, capture_output=True, text=True, timeout=600,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    result = json.loads(done.stdout)
-    assert (done.returncode, result["verdict"]) == (1, "failed"), result
+    run = mlflow_run(repo, store, "-e", "main", "-P", "alpha=.1", "-P", "seed=3")
+    code, result = reproduce(repo, store, str(run.info.run_id), DIE_BEFORE_LOGGING="1")
+    assert (code, result["verdict"]) == (1, "failed"), result
     assert result["params_match"] is False, result
     # The reproduction run still carries the parameters it was launched with, as `mlflow run` leaves them.
     [new_id] = result["reproduction_run_ids"]
