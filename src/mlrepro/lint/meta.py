@@ -24,9 +24,5 @@ def undecodable(exc: BaseException) -> str:
     return f"cannot decode: {exc}; no other rule could check this file"
 
 
-def unreadable(exc: OSError) -> str:
-    return f"cannot read: {exc.strerror or exc}"
-
-
 def invalid_notebook(exc: BaseException) -> str:
     return f"invalid notebook: {exc}; no other rule could check this file"

@@ -471,7 +471,3 @@ def _analyse_in_worker(item: tuple[str, str]) -> tuple[list[Finding], ModuleFact
 
     assert engine._WORKER is not None
     return engine._WORKER.analyse(Path(item[0]), item[1], want_facts=True)
-
-
-def default_jobs(count: int, threshold: int) -> int:
-    return min(os.cpu_count() or 1, 8) if count >= threshold else 1
