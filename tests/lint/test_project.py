@@ -450,3 +450,37 @@ def test_a_script_that_only_draws_figures_keeps_quiet_but_not_one_that_writes_da
     """
     root = write(tmp_path, {"plot_bars.py": plot, "make_split.py": split})
     assert codes(lint(root)) == {("make_split.py", "MLR101")}
+
+
+def test_a_helper_that_makes_cudnn_deterministic_when_asked(tmp_path: Path) -> None:
+    helpers = """
+    import random
+
+    import numpy as np
+    import torch
+
+
+    def init_seeds(seed=0, deterministic=False):
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        if deterministic:
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.deterministic = True
+    """
+    model = "from torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.conv = nn.Conv2d(3, 8, 3)\n"
+    train = """
+    import torch
+
+    from model import Net
+    from utils.torch_utils import init_seeds
+
+    init_seeds(0, deterministic=True)
+    model = Net().cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    """
+    root = write(tmp_path, {"utils/__init__.py": "", "utils/torch_utils.py": helpers, "model.py": model, "train.py": train})
+    assert lint(root) == []
+    # Called without it, the helper leaves cuDNN free to pick nondeterministic kernels.
+    (root / "train.py").write_text(textwrap.dedent(train).replace("init_seeds(0, deterministic=True)", "init_seeds(0)"))
+    assert codes(lint(root)) == {("train.py", "MLR201")}

@@ -165,6 +165,39 @@ def sets_cudnn_determinism(ctx: ModuleContext) -> bool:
     return any(_on(ctx, site, value) for site, value in _determinism_switches(ctx))
 
 
+def determinism_helpers(ctx: ModuleContext) -> dict[str, str | None]:
+    """Top-level functions that switch cuDNN determinism on, for the project index: None when
+    they always do, or the parameter that must be true when an ``if`` on it guards the switch
+    (yolov5's ``init_seeds(seed, deterministic=False)``, called with ``deterministic=True``)."""
+    found: dict[str, str | None] = {}
+    for site, value in _determinism_switches(ctx):
+        if not switched_on(value) or len(site.ancestors) < 2:
+            continue
+        function = site.ancestors[1]
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if _on(ctx, site, value):
+            found[function.name] = None
+            continue
+        parameter = _guarding_parameter(site, function)
+        if parameter is not None and found.get(function.name, parameter) is not None:
+            found[function.name] = parameter
+    return found
+
+
+def _guarding_parameter(site: Site, function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    args = function.args
+    names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    for ancestor in reversed(site.ancestors):
+        if ancestor is function:
+            return None
+        if isinstance(ancestor, ast.If):
+            for node in ast.walk(ancestor.test):
+                if isinstance(node, ast.Name) and node.id in names:
+                    return node.id
+    return None
+
+
 def conditional_cudnn_determinism(ctx: ModuleContext) -> ast.AST | None:
     """What turns determinism on only when an option is given (for messages), if anything."""
     for site, value in _determinism_switches(ctx):

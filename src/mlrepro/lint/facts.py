@@ -193,6 +193,10 @@ def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> Module
         callee = ctx.call_name(site.node) if not isinstance(func, ast.Name) or func.id in ctx.imports else func.id  # type: ignore[arg-type]
         if callee and not _framework(callee) and callee != name:
             functions.setdefault(name, (set(), set()))[1].add(callee)
+    # A helper that makes cuDNN deterministic is a seeder of the "cudnn" switch (maybe only when
+    # called with a parameter set: "cudnn?deterministic").
+    for name, parameter in cudnn.determinism_helpers(ctx).items():
+        functions.setdefault(name, (set(), set()))[0].add("cudnn" if parameter is None else f"cudnn?{parameter}")
     facts.functions = {n: (sorted(g), sorted(c)) for n, (g, c) in functions.items()}
     if cudnn.sets_cudnn_determinism(ctx):
         seeded.add("cudnn")

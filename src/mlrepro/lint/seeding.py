@@ -305,6 +305,24 @@ def _callers(ctx: ModuleContext, function: str) -> list[Site]:
     return found
 
 
+# A project helper's generator that it seeds only when called with this parameter true
+# (``cudnn?deterministic``): the project index writes these, the call site decides.
+_IF_PARAMETER = "cudnn?"
+
+
+def _with_arguments(call: ast.Call, generators: frozenset[str]) -> frozenset[str]:
+    decided = set()
+    for generator in generators:
+        if not generator.startswith(_IF_PARAMETER):
+            decided.add(generator)
+            continue
+        value = keyword(call, generator[len(_IF_PARAMETER):])
+        literal = constant(value) if value is not None else None
+        if value is not None and (literal is NOT_CONSTANT or bool(literal)):
+            decided.add(generator.split("?", 1)[0])
+    return frozenset(decided)
+
+
 def _cli_seeds(call: ast.Call) -> bool:
     """``LightningCLI(..., seed_everything_default=1234)`` (or a subclass of it) calls
     ``seed_everything`` with that seed before it builds the model. ``True`` draws a random seed."""
@@ -333,6 +351,8 @@ def seed_state(ctx: ModuleContext) -> SeedState:
             name, generators = "lightning.pytorch.cli.LightningCLI", _LIGHTNING
         if generators is None and id(call) in trainers:
             name, generators = _HF_TRAINER, _LIGHTNING
+        if generators is not None and any(g.startswith(_IF_PARAMETER) for g in generators):
+            generators = _with_arguments(call, generators)
         if (
             generators is None and lightning and isinstance(call.func, ast.Attribute)
             and call.func.attr == "seed_everything" and ctx.qualname(call.func) is None
