@@ -106,7 +106,7 @@ def test_audit_reproduce_judges_wandb_runs(wandb_project: WandbProject) -> None:
     ids = wandb_project.run_ids
     assert {name: found.get(ids[name], set()) & {"MLR901", "MLR902"} for name in ("unseeded", "untagged", "dirty", "killed")} == {
         "unseeded": {"MLR901"}, "untagged": set(), "dirty": set(), "killed": set(),
-    }
+    }, [f["message"] for f in findings_of(findings, "MLR902")]  # why a reproduction failed, when one does
     [diverged] = findings_of(findings, "MLR901")
     assert diverged["run_dir"] == str(wandb_project.run_dir("unseeded").resolve())
     assert "loss" in diverged["message"]
