@@ -7,12 +7,13 @@ not an exception, so one broken file never hides the findings of the others.
 from __future__ import annotations
 
 import ast
+import contextlib
 import gc
 import io
 import os
 import tokenize
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,16 +215,10 @@ def lint_paths(
         root = project_root(settings.root, settings.config_path is not None, cwd, files)
         # ``mlrepro lint .`` at the project root names the project itself: walk it once.
         project_files = files if any(p.is_dir() and safe_resolve(p) == root for p in paths) else discover([root], settings)
-        workers = jobs if jobs is not None else (min(os.cpu_count() or 1, 8) if len(project_files) >= PARALLEL_MIN_FILES else 1)
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            findings = ProjectLinter(linter, root, cwd, use_cache=cache).lint(files, project_files, workers)
-        finally:
-            if was_enabled:
-                gc.enable()
+        with _no_cyclic_gc():
+            findings = ProjectLinter(linter, root, cwd, use_cache=cache).lint(files, project_files, _workers(jobs, len(project_files)))
         return LintResult(sort_findings(findings), tuple(display for _, display in items))
-    workers = jobs if jobs is not None else (min(os.cpu_count() or 1, 8) if len(items) >= PARALLEL_MIN_FILES else 1)
+    workers = _workers(jobs, len(items))
     findings: list[Finding] = []
     if workers > 1 and len(items) > 1:
         from concurrent.futures import ProcessPoolExecutor  # ~20 ms of imports: only when used
@@ -232,13 +227,24 @@ def lint_paths(
             for batch in pool.map(_lint_in_worker, items, chunksize=8):
                 findings.extend(batch)
     else:
-        # ASTs hold no reference cycles; the cyclic collector only burns time rescanning them.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _no_cyclic_gc():
             for path, display in items:
                 findings.extend(linter.lint_file(Path(path), display))
-        finally:
-            if was_enabled:
-                gc.enable()
     return LintResult(sort_findings(findings), tuple(display for _, display in items))
+
+
+def _workers(jobs: int | None, files: int) -> int:
+    """Worker processes: as asked, else one per core (at most 8) for large trees."""
+    return jobs if jobs is not None else (min(os.cpu_count() or 1, 8) if files >= PARALLEL_MIN_FILES else 1)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """ASTs hold no reference cycles; the cyclic collector only burns time rescanning them."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
