@@ -97,6 +97,7 @@ class ProjectLinter:
         self.cache = LintCache(root, cache_key(self._fingerprint())) if use_cache else None
         self._reach: dict[tuple[str, int], dict[str, Any]] = {}
         self._codes: dict[str, set[str]] = {}
+        self._moved: dict[str, list[Finding]] = {}
         self._analysed: dict[str, _Module] = {}
 
     def _fingerprint(self) -> str:
@@ -199,9 +200,9 @@ class ProjectLinter:
         findings: list[Finding] = []
         for rel in sorted(wanted):
             module = analysed[rel]
-            findings.extend(self._judged(index, analysed, rel, module))
+            findings.extend(self._judged(index, rel, module))
             if rel in index.entries:
-                findings.extend(self._relocated(index, analysed, rel, module))
+                findings.extend(self._relocated(index, rel))
         for path in dict.fromkeys(outside):
             findings.extend(self.linter.lint_file(path, self._display(path)))
         return findings
@@ -243,7 +244,7 @@ class ProjectLinter:
         facts = index.facts.get(rel)
         return set(facts.seeds) if facts is not None else set()
 
-    def _judged(self, index: ProjectIndex, analysed: dict[str, _Module], rel: str, module: _Module) -> list[Finding]:
+    def _judged(self, index: ProjectIndex, rel: str, module: _Module) -> list[Finding]:
         """The module's own findings, judged where the module runs.
 
         What runs as the module's own script (a script nothing imports, or the ``__main__``
@@ -312,7 +313,7 @@ class ProjectLinter:
                 f.code for f in module.findings
                 if (g := GENERATOR_OF_CODE.get(f.code)) is not None and g not in seeds
             }
-            codes |= {f.code for f in self._relocated(index, self._analysed, entry, module)}
+            codes |= {f.code for f in self._relocated(index, entry)}
             self._codes[entry] = codes
         return self._codes[entry]
 
@@ -324,8 +325,14 @@ class ProjectLinter:
             self._reach[key] = index.reached_from(entry, depth)
         return self._reach[key]
 
-    def _relocated(self, index: ProjectIndex, analysed: dict[str, _Module], rel: str, module: _Module) -> list[Finding]:
-        """Draws in the modules this entry point imports, for generators it leaves unseeded."""
+    def _relocated(self, index: ProjectIndex, rel: str) -> list[Finding]:
+        """Draws in the modules this entry point imports, for generators it leaves unseeded
+        (computed once per entry point: the library judgement asks for them too)."""
+        if rel not in self._moved:
+            self._moved[rel] = self._relocate(index, rel, self._analysed[rel])
+        return self._moved[rel]
+
+    def _relocate(self, index: ProjectIndex, rel: str, module: _Module) -> list[Finding]:
         facts = module.facts
         if facts is None or not self._trains(index, rel):
             return []
@@ -336,7 +343,7 @@ class ProjectLinter:
         direct = self._told(index, rel, "")
         taken = index.imported_names(rel)
         for target, hop in self._told(index, rel, "MLR201").items():
-            other = analysed.get(target)
+            other = self._analysed.get(target)
             if other is None:
                 continue
             names = taken.get(target) if target in direct else None
