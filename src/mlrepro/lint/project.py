@@ -236,8 +236,6 @@ class ProjectIndex:
             return found
         by_module = self._by_module
         for local, qualified in self.facts[rel].bindings.items():
-            if qualified.split(".", 1)[0] in _FOREIGN_ROOTS:
-                continue
             target = self.resolve_symbol(rel, qualified)
             if target is None or target[0] == rel:
                 continue
@@ -299,13 +297,6 @@ class ProjectIndex:
                     seen.add(importer)
                     queue.append(importer)
         return sorted(rel for rel in seen if rel in self.entries)
-
-
-# Top-level names that are never the project's own modules, whatever files it has.
-_FOREIGN_ROOTS = frozenset({
-    "torch", "numpy", "tensorflow", "keras", "jax", "sklearn", "random", "os", "sys", "lightning",
-    "pytorch_lightning", "transformers", "accelerate", "mlflow", "wandb", "pandas", "xgboost", "lightgbm",
-})
 
 
 def declared_entry_points(texts: Mapping[str, str], modules: Iterable[str]) -> set[str]:
