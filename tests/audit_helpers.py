@@ -268,6 +268,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def raw_git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
+    """git's exact bytes (``git`` strips and decodes its output)."""
+    return subprocess.run(["git", "-C", str(repo), *args], input=input, capture_output=True, check=True).stdout
+
+
 def init_repo(tmp_path: Path, files: Mapping[str, str]) -> Repo:
     """A real project repository under ``tmp_path``: ``files`` committed on main and pushed to
     a bare ``origin``, the remote-tracking branch fetched."""

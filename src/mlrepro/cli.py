@@ -563,6 +563,9 @@ def _guard(run: Callable[[], int], verbose: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from mlrepro.capture.resumed import not_in_this_process
+
+    not_in_this_process()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="mlrepro", standalone_mode=False)
     except click.exceptions.Exit as exc:

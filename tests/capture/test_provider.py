@@ -18,18 +18,13 @@ from typing import Any
 import pytest
 import yaml
 
-from audit_helpers import Repo, Store, audit_json, dvc, findings_of, git
+from audit_helpers import Repo, Store, audit_json, dvc, findings_of, git, raw_git
 from mlrepro.capture import collect
 from mlrepro.capture.collect import TAG_VALUE_LIMIT, collect_tags, decode_diff
 from mlrepro.capture.provider import MlreproRunContext
 from mlrepro.sources.git_capture import find_worktree
 
 DIFF_PARTS = ("mlrepro.git.diff.", "mlrepro.git.diff_parts")
-
-
-def raw_git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
-    """git's exact bytes (the shared helper strips and decodes its output)."""
-    return subprocess.run(["git", "-C", str(repo), *args], input=input, capture_output=True, check=True).stdout
 
 
 def status_snapshot(repo: Path) -> tuple[str, str]:

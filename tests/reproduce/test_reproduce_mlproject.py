@@ -167,3 +167,31 @@ def test_params_match_only_what_the_re_run_logged_itself(tmp_path: Path, store: 
     # The reproduction run still carries the parameters it was launched with, as `mlflow run` leaves them.
     [new_id] = result["reproduction_run_ids"]
     assert store.client.get_run(new_id).data.params == {"alpha": ".1", "seed": "3"}
+
+
+def test_the_reproduction_is_captured_too_and_the_environment_diff_names_what_changed(tmp_path: Path, store: Store) -> None:
+    """Both runs are resumed by their entry point (`mlflow run` and `mlrepro reproduce` create
+    them): both carry the capture's environment, so the comparison is like with like and names
+    a real change (here one more distribution installed when the original ran)."""
+    repo = init_repo(tmp_path, {"MLproject": MLPROJECT, "train.py": TRAIN, ".gitignore": "mlruns/\nmlartifacts/\n"})
+    extra = tmp_path / "site-extra" / "mlrepro_probe_pkg-1.0.dist-info"
+    extra.mkdir(parents=True)
+    (extra / "METADATA").write_text("Metadata-Version: 2.1\nName: mlrepro-probe-pkg\nVersion: 1.0\n")
+    original = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", ".", "--env-manager", "local", "-P", "seed=3", "--experiment-name", "x"],
+        check=False, cwd=repo.path, env={**env_for(store), "PYTHONPATH": str(extra.parent)}, capture_output=True, text=True, timeout=300,
+    )
+    assert original.returncode == 0, original.stderr[-3000:]
+    [run] = store.client.search_runs([store.client.get_experiment_by_name("x").experiment_id])
+    assert run.data.tags["mlrepro.git.dirty"] == "false"
+
+    code, result = reproduce(repo, store, str(run.info.run_id))
+    assert (code, result["verdict"]) == (0, "identical"), result
+    [new_id] = result["reproduction_run_ids"]
+    reproduction = store.client.get_run(new_id).data.tags
+    for key in ("mlrepro.capture_version", "mlrepro.pythonhashseed", "mlrepro.threads.OMP_NUM_THREADS", "mlrepro.python"):
+        assert reproduction[key] == run.data.tags[key], key
+    assert reproduction["mlrepro.git.commit"] == run.data.tags["mlrepro.git.commit"]
+    assert [line for line in result["differences"] if "environment" in line] == [
+        f"environment.mlrepro.pip_freeze_sha256 changed: '{run.data.tags['mlrepro.pip_freeze_sha256']}' -> '{reproduction['mlrepro.pip_freeze_sha256']}'"
+    ], result["differences"]

@@ -12,8 +12,10 @@ What MLflow allows a provider, and what that means here:
 - MLflow catches an exception from a provider, logs it and drops all of that provider's
   tags; ``tags()`` therefore never raises, and turns any failure into a
   ``mlrepro.capture_error`` tag (visible on the run, which the audit can read) plus a warning.
-- Only runs created by the fluent ``mlflow.start_run`` (and autolog's children) get the tags:
-  not ``MlflowClient.create_run``, not ``mlflow run`` project runs.
+- MLflow asks for tags only for runs the fluent ``mlflow.start_run`` creates (and autolog's
+  children), not for a run it resumes: a process started with ``MLFLOW_RUN_ID`` (by ``mlflow
+  run``, or by ``mlrepro reproduce``) is captured by ``resumed.py`` when MLflow instantiates
+  the provider. Runs made by ``MlflowClient.create_run`` alone get no tags.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ _OFF = frozenset({"0", "false", "no", "off"})
 
 class _Capture:
     """What the provider does; ``MlreproRunContext`` adds MLflow's base class to it."""
+
+    def __init__(self) -> None:
+        # MLflow instantiates the provider once per process, while ``import mlflow`` runs.
+        if self.in_context():
+            from mlrepro.capture.resumed import capture_resumed_run
+
+            try:
+                capture_resumed_run(self.tags)
+            except Exception as exc:  # an exception here would break `import mlflow` itself
+                _warn(f"mlrepro could not start capturing the resumed run: {type(exc).__name__}: {exc}", UserWarning)
 
     def in_context(self) -> bool:
         return os.environ.get(CAPTURE_ENV, "1").strip().lower() not in _OFF

@@ -194,10 +194,12 @@ def reproduce_run(
     notes.extend(data.notes)
     differences: list[str] = []
     if latest is not None:
-        differences = explain(
-            {"params": dict(original.params), "datasets": _datasets(original), "environment": _environment(original.tags)},
-            {"params": _launched_params(original, plan, latest), "datasets": _datasets(latest), "environment": _environment(latest.tags)},
-        )
+        before = {"params": dict(original.params), "datasets": _datasets(original)}
+        after = {"params": _launched_params(original, plan, latest), "datasets": _datasets(latest)}
+        recorded, reproduced_env = _environment(original.tags), _environment(latest.tags)
+        if recorded and reproduced_env:  # one side not captured: "8 entries -> 0" would name no cause
+            before["environment"], after["environment"] = recorded, reproduced_env
+        differences = explain(before, after)
     result = ReproResult(
         run_id=run_id,
         verdict=verdict,
