@@ -9,6 +9,7 @@ import ast
 from collections.abc import Iterator
 
 from mlrepro.lint.context import NOT_CONSTANT, ModuleContext, Site, constant, has_kwargs_splat, keyword
+from mlrepro.lint.keras_backend import TORCH_BACKEND, keras_backend
 from mlrepro.lint.seeding import HF_TRAINERS, calls_of, flag_off_by_default, off_by_default_guard
 
 _CUDNN_DETERMINISTIC = "torch.backends.cudnn.deterministic"
@@ -23,6 +24,19 @@ _CUDNN_LAYERS = frozenset(
     for name in (base, "Lazy" + base)
 ) | frozenset({"torch.nn.LSTM", "torch.nn.GRU", "torch.nn.RNN"})
 _FUNCTIONAL_CONV = "torch.nn.functional.conv"  # conv1d..3d, conv_transpose1d..3d
+# Keras 3 layers that, on the torch backend, call torch's convolutions (keras/src/backend/torch/nn.py)
+# or, for LSTM and GRU, cuDNN's RNN kernels (rnn.py: unless ``use_cudnn=False``).
+_KERAS_CUDNN_LAYERS = frozenset(
+    f"keras.layers.{name}"
+    for base in ("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D")
+    for name in (base, base + "Transpose")
+) | frozenset(
+    f"keras.layers.{name}" for name in (
+        "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
+        "DepthwiseConv1D", "DepthwiseConv2D", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
+    )
+)
+_KERAS_CUDNN_RNNS = frozenset({"keras.layers.LSTM", "keras.layers.GRU"})
 
 # Model-zoo constructors: every torchvision model (ViT and Swin included: their stem is a
 # convolution), timm's factory and segmentation_models_pytorch's architectures are conv nets.
@@ -273,5 +287,24 @@ def _zoo_model(name: str) -> bool:
     return False
 
 
+def _keras_application(name: str) -> bool:
+    """``keras.applications.ResNet50`` (or ``keras.applications.resnet.ResNet50``): every Keras
+    application is a conv net; ``preprocess_input`` and ``decode_predictions`` build nothing."""
+    return name.startswith("keras.applications.") and name.rsplit(".", 1)[-1][:1].isupper()
+
+
+def _keras_cudnn_layer(site: Site, name: str) -> bool:
+    if name in _KERAS_CUDNN_LAYERS or _keras_application(name):
+        return True
+    return name in _KERAS_CUDNN_RNNS and constant(keyword(site.node, "use_cudnn")) is not False  # type: ignore[arg-type]
+
+
+def _torch_cudnn_layer(name: str) -> bool:
+    return name in _CUDNN_LAYERS or name.startswith(_FUNCTIONAL_CONV) or _zoo_model(name)
+
+
 def cudnn_layers(ctx: ModuleContext) -> Iterator[tuple[Site, str]]:
-    return ctx.calls_matching(lambda n: n in _CUDNN_LAYERS or n.startswith(_FUNCTIONAL_CONV) or _zoo_model(n))
+    """Layers that run through cuDNN: torch's, and Keras's when Keras runs on the torch backend."""
+    if not ctx.imports_any("keras") or keras_backend(ctx) != TORCH_BACKEND:
+        return ctx.calls_matching(_torch_cudnn_layer)
+    return ((site, name) for site, name in ctx.resolved_calls() if _torch_cudnn_layer(name) or _keras_cudnn_layer(site, name))

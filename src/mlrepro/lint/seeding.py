@@ -17,16 +17,22 @@ import re
 from dataclasses import dataclass
 
 from mlrepro.lint.context import NOT_CONSTANT, ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, mentions
+from mlrepro.lint.keras_backend import TORCH_BACKEND, keras_backend
 
 PYTHON = "random"
 NUMPY = "numpy"
 TORCH = "torch"
 CUDA = "cuda"
 TENSORFLOW = "tensorflow"
+# Not a generator: marks Keras's ``set_random_seed``, which also seeds the backend's own
+# generator (``torch.manual_seed`` on the torch backend). The module that calls it, directly or
+# through a project helper, knows its backend and adds torch's generators (``seed_state``).
+KERAS_BACKEND_SEED = "keras"
 EVERYTHING = frozenset({PYTHON, NUMPY, TORCH, CUDA, TENSORFLOW})
 
 _LIGHTNING = frozenset({PYTHON, NUMPY, TORCH, CUDA})
-_KERAS = frozenset({PYTHON, NUMPY, TENSORFLOW})
+_KERAS = frozenset({PYTHON, NUMPY, TENSORFLOW, KERAS_BACKEND_SEED})
+_KERAS_ON_TORCH = frozenset({TORCH, CUDA})
 
 SEEDERS: dict[str, frozenset[str]] = {
     "random.seed": frozenset({PYTHON}),
@@ -353,6 +359,8 @@ def seed_state(ctx: ModuleContext) -> SeedState:
             name, generators = _HF_TRAINER, _LIGHTNING
         if generators is not None and any(g.startswith(_IF_PARAMETER) for g in generators):
             generators = _with_arguments(call, generators)
+        if generators is not None and KERAS_BACKEND_SEED in generators and keras_backend(ctx) == TORCH_BACKEND:
+            generators = generators | _KERAS_ON_TORCH
         if (
             generators is None and lightning and isinstance(call.func, ast.Attribute)
             and call.func.attr == "seed_everything" and ctx.qualname(call.func) is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from mlrepro.lint.context import ModuleContext, constant, has_kwargs_splat, keyword
+from mlrepro.lint.context import ModuleContext, constant, keyword
 from mlrepro.lint.cudnn import (
     CUDNN_BENCHMARK,
     FULL_DETERMINISM,
@@ -28,6 +28,7 @@ from mlrepro.lint.cudnn import (
     switched_on,
     uses_cuda,
 )
+from mlrepro.lint.keras_backend import KERAS_BACKEND, environ_values
 from mlrepro.lint.seeding import SEEDERS, TENSORFLOW, off_by_default_guard, seed_state
 
 Hit = tuple[ast.AST, str]
@@ -48,7 +49,8 @@ def nondeterministic_cudnn(ctx: ModuleContext) -> Iterator[Hit]:
         never = f"this file makes cuDNN deterministic only when `{ast.unparse(conditional)}` is set, and it is off by default"
     else:
         never = "this file never sets `torch.backends.cudnn.deterministic = True` or calls `torch.use_deterministic_algorithms(True)`"
-    yield site.node, f"`{name}` runs on CUDA but {never}: cuDNN may pick nondeterministic kernels"
+    through = " through Keras's torch backend" if name.startswith("keras.") else ""
+    yield site.node, f"`{name}` runs on CUDA{through} but {never}: cuDNN may pick nondeterministic kernels"
 
 
 def cudnn_benchmark_enabled(ctx: ModuleContext) -> Iterator[Hit]:
@@ -71,45 +73,13 @@ def cudnn_benchmark_enabled(ctx: ModuleContext) -> Iterator[Hit]:
             )
 
 
-def _environ_values(ctx: ModuleContext, variable: str) -> Iterator[ast.expr | None]:
-    """Values this module gives an environment variable (None: set through a mapping we cannot
-    read): ``os.environ[v] = x``, ``os.environ.setdefault(v, x)``, ``os.environ.update(...)``."""
-    for site in ctx.sites(ast.Assign):
-        node = site.node
-        assert isinstance(node, ast.Assign)
-        for target in node.targets:
-            if isinstance(target, ast.Subscript) and ctx.qualname(target.value) == "os.environ" and constant(target.slice) == variable:
-                yield node.value
-    for site, name in ctx.calls_matching(lambda n: n in ("os.environ.setdefault", "os.environ.update", "os.putenv")):
-        call = site.node
-        assert isinstance(call, ast.Call)
-        if name != "os.environ.update":
-            if len(call.args) >= 2 and constant(call.args[0]) == variable:
-                yield call.args[1]
-            continue
-        if has_kwargs_splat(call):
-            yield None
-        value = keyword(call, variable)
-        if value is not None:
-            yield value
-        for arg in call.args:
-            if not isinstance(arg, ast.Dict):
-                yield None
-                continue
-            for key, item in zip(arg.keys, arg.values):
-                if key is None:
-                    yield None
-                elif constant(key) == variable:
-                    yield item
-
-
 def _runs_on_tensorflow(ctx: ModuleContext) -> bool:
     if ctx.imports_any("tensorflow", "tf_keras"):
         return True
     if not ctx.imports_any("keras"):
         return False
     # Keras 3 defaults to the TensorFlow backend; JAX or PyTorch have no TF ops to make deterministic.
-    backends = [constant(value) for value in _environ_values(ctx, "KERAS_BACKEND") if value is not None]
+    backends = [constant(value) for value in environ_values(ctx, KERAS_BACKEND) if value is not None]
     return not any(isinstance(b, str) and b != "tensorflow" for b in backends)
 
 
@@ -163,7 +133,7 @@ def tf_op_determinism_disabled(ctx: ModuleContext) -> Iterator[Hit]:
     if not seeds:
         return
     if any(True for _ in ctx.calls_matching(TF_OP_DETERMINISM.__contains__)) or any(
-        value is None or switched_on(value) for value in _environ_values(ctx, TF_DETERMINISTIC_OPS)
+        value is None or switched_on(value) for value in environ_values(ctx, TF_DETERMINISTIC_OPS)
     ):
         return
     first = seeds[0]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from mlrepro.lint.context import ModuleContext, constant, has_kwargs_splat, is_none, keyword
+from mlrepro.lint.keras_backend import TENSORFLOW_BACKEND, TORCH_BACKEND, keras_backend
 from mlrepro.lint.seeding import (
     CUDA,
     ENTROPY_SEEDERS,
+    KERAS_BACKEND_SEED,
     NUMPY,
     PYTHON,
     TENSORFLOW,
@@ -382,9 +385,30 @@ def _torch_randomness(call: ast.Call, name: str) -> str | None:
     return None
 
 
+# Keras ops that, on the torch backend, draw from torch's global generator rather than from
+# Keras's seed: unseeded and without ``noise_shape``, dropout takes torch's fast path
+# (``torch.nn.functional.dropout``, keras/src/backend/torch/random.py). Keras's other random
+# layers draw through ``torch.Generator``s seeded from Keras's seed state (MLR107).
+# name -> (position of ``noise_shape``, position of ``seed``)
+_KERAS_TORCH_DROPOUT: dict[str, tuple[int, int]] = {"keras.layers.Dropout": (1, 2), "keras.random.dropout": (2, 3)}
+
+
+def _keras_torch_dropout(call: ast.Call, name: str) -> bool:
+    """Does this Keras dropout draw from torch's global generator (on the torch backend)?"""
+    spec = _KERAS_TORCH_DROPOUT.get(name)
+    if spec is None:
+        return False
+    noise_shape, seed = spec
+    return not _set(call, seed, "seed") and not _set(call, noise_shape, "noise_shape")
+
+
+def _on_keras_torch(ctx: ModuleContext) -> bool:
+    return ctx.imports_any("keras") and keras_backend(ctx) == TORCH_BACKEND
+
+
 def unseeded_torch(ctx: ModuleContext) -> Iterator[Hit]:
     """MLR105: PyTorch randomness (draws, initialisation, dropout, shuffling) in a file that never
-    calls ``torch.manual_seed``."""
+    calls ``torch.manual_seed``; on Keras's torch backend, Keras dropout too."""
     state = seed_state(ctx)
     if state.seeded(TORCH):
         return
@@ -396,6 +420,17 @@ def unseeded_torch(ctx: ModuleContext) -> Iterator[Hit]:
             yield call, (
                 f"`{_spelling(call)}(...)` {what} torch's global generator, {state.never(TORCH)} "
                 "(`torch.manual_seed(...)`)"
+            )
+    if not _on_keras_torch(ctx):
+        return
+    for site, name in ctx.calls_matching(_KERAS_TORCH_DROPOUT.__contains__):
+        call = site.node
+        assert isinstance(call, ast.Call)
+        if _keras_torch_dropout(call, name):
+            yield call, (
+                f"`{_spelling(call)}(...)` without `seed=` draws its dropout mask (in training) from torch's global "
+                f"generator on Keras's torch backend, {state.never(TORCH)} "
+                "(`keras.utils.set_random_seed(...)` or `torch.manual_seed(...)`)"
             )
 
 
@@ -566,15 +601,44 @@ def _keras_fit(ctx: ModuleContext, call: ast.Call) -> bool:
     return bool(given & _KERAS_FIT_KEYWORDS) and (len(call.args) >= 2 or bool(given & _ARRAY_FIT_KEYWORDS))
 
 
+@dataclass(frozen=True)
+class _GlobalSeed:
+    """The global seed a draw depends on: how messages name it, whether this file sets it, and
+    what the message says is missing."""
+
+    words: str
+    seeded: bool
+    missing: str
+
+
+def _global_seeds(ctx: ModuleContext) -> tuple[_GlobalSeed, _GlobalSeed]:
+    """TensorFlow's global seed, and the one Keras's own randomness depends on. On the
+    TensorFlow backend they are one; on the torch and JAX backends Keras 3 draws its default
+    seeds from Python's ``random`` (``make_default_seed``), which ``keras.utils.set_random_seed``
+    seeds, and ``tf.random.set_seed`` does not reach it."""
+    state = seed_state(ctx)
+    never = state.never(TENSORFLOW).replace("never seeds", "never sets")
+    tensorflow = _GlobalSeed(
+        "TensorFlow's global seed", state.seeded(TENSORFLOW),
+        f"{never} (`tf.random.set_seed(...)` or `keras.utils.set_random_seed(...)`)",
+    )
+    if keras_backend(ctx) == TENSORFLOW_BACKEND:
+        return tensorflow, tensorflow
+    never = state.never(PYTHON).replace("never seeds", "never sets")
+    keras = _GlobalSeed("Keras's global seed", state.seeded(PYTHON), f"{never} (`keras.utils.set_random_seed(...)`)")
+    return tensorflow, keras
+
+
 def unseeded_tensorflow(ctx: ModuleContext) -> Iterator[Hit]:
-    """MLR107: TensorFlow / Keras randomness without a global seed (``tf.random.set_seed``)."""
+    """MLR107: TensorFlow / Keras randomness without a global seed (``tf.random.set_seed``, or
+    Keras's on the torch and JAX backends)."""
     if not ctx.imports_any(*_TF_MODULES):
         return
-    state = seed_state(ctx)
-    seeded = state.seeded(TENSORFLOW)
-    foreign = _non_tf_names(ctx) if not seeded else set()
-    never = state.never(TENSORFLOW).replace("never seeds", "never sets")
-    missing = f"{never} (`tf.random.set_seed(...)` or `keras.utils.set_random_seed(...)`)"
+    tensorflow, keras = _global_seeds(ctx)
+    keras_torch = _on_keras_torch(ctx)
+    # Off the TensorFlow backend a ``.shuffle`` is a ``tf.data`` shuffle only where TensorFlow is imported.
+    shuffles = not tensorflow.seeded and (keras is tensorflow or ctx.imports_any("tensorflow", "tf_keras"))
+    foreign = _non_tf_names(ctx) if shuffles else set()
     for site in ctx.calls:
         call = site.node
         assert isinstance(call, ast.Call)
@@ -582,20 +646,19 @@ def unseeded_tensorflow(ctx: ModuleContext) -> Iterator[Hit]:
         if name is not None and _strip(name, _TF_ROOTS) in _TF_NON_DETERMINISTIC:
             yield call, f"`{_spelling(call)}()` seeds the generator from OS entropy; use `tf.random.Generator.from_seed(seed)`"
             continue
-        if seeded:
-            continue
         if name is not None:
-            what = _tf_randomness(ctx, call, name)
-            if what:
-                yield call, f"`{_spelling(call)}(...)` {what} TensorFlow's global seed, {missing}"
-        elif _shuffle_method(ctx, call, foreign):
+            seed = keras if name.startswith("keras.") else tensorflow
+            what = None if seed.seeded else _tf_randomness(ctx, call, name)
+            if what and not (keras_torch and _keras_torch_dropout(call, name)):  # MLR105's: torch's generator
+                yield call, f"`{_spelling(call)}(...)` {what} {seed.words}, {seed.missing}"
+        elif shuffles and _shuffle_method(ctx, call, foreign):
             yield _method_anchor(call), (
-                f"`{_spelling(call)}(...)` without `seed=` shuffles from TensorFlow's global seed, {missing}"
+                f"`{_spelling(call)}(...)` without `seed=` shuffles from TensorFlow's global seed, {tensorflow.missing}"
             )
-        elif _keras_fit(ctx, call):
+        elif not keras.seeded and _keras_fit(ctx, call):
             yield _method_anchor(call), (
                 f"`{_spelling(call)}(...)` reshuffles the training data every epoch (`shuffle=True` is the "
-                f"default) from TensorFlow's global seed, {missing}"
+                f"default) from {keras.words}, {keras.missing}"
             )
 
 
@@ -658,7 +721,7 @@ def conditional_seed(ctx: ModuleContext) -> Iterator[Hit]:
             always |= call.generators
     reported: set[int] = set()
     for call in state.calls:
-        if not call.conditional or not call.effective or call.generators <= always:
+        if not call.conditional or not call.effective or call.generators - {KERAS_BACKEND_SEED} <= always:
             continue
         for guard in call.guards:
             node = guard.node
