@@ -484,3 +484,57 @@ def test_a_helper_that_makes_cudnn_deterministic_when_asked(tmp_path: Path) -> N
     # Called without it, the helper leaves cuDNN free to pick nondeterministic kernels.
     (root / "train.py").write_text(textwrap.dedent(train).replace("init_seeds(0, deterministic=True)", "init_seeds(0)"))
     assert codes(lint(root)) == {("train.py", "MLR201")}
+
+
+def test_a_test_that_runs_a_library_draw_unseeded_does_not_make_it_a_finding(tmp_path: Path) -> None:
+    """Tests draw on purpose (the seeding rules are off there by default): the entry point that
+    trains decides. The shape of flax's ImageNet example: main.py -> train.py -> pipeline.py,
+    and train_test.py exercising train.py."""
+    pipeline = """
+    import tensorflow as tf
+
+
+    def augment(image):
+        return tf.image.random_flip_left_right(image)
+    """
+    train = """
+    import tensorflow as tf
+
+    import pipeline
+
+
+    def train_and_evaluate(config):
+        dataset = tf.data.Dataset.range(4).map(pipeline.augment)
+        model = tf.keras.Sequential([tf.keras.layers.Dense(2)])
+        model.fit(dataset, epochs=config)
+    """
+    main = """
+    import tensorflow as tf
+
+    from train import train_and_evaluate
+
+    if __name__ == "__main__":
+        tf.random.set_seed(0)
+        tf.config.experimental.enable_op_determinism()
+        train_and_evaluate(3)
+    """
+    train_test = """
+    import tensorflow as tf
+
+    from train import train_and_evaluate
+
+
+    def test_train():
+        train_and_evaluate(1)
+
+
+    if __name__ == "__main__":
+        test_train()
+    """
+    files = {"pipeline.py": pipeline, "train.py": train, "main.py": main, "train_test.py": train_test}
+    root = write(tmp_path, files)
+    assert lint(root) == []
+    # With the tests' default ignores switched off, the test is an entry point like any other.
+    (root / "pyproject.toml").write_text("[tool.mlrepro]\nper-file-ignores = {}\n")
+    found = lint(root)
+    assert ("train_test.py", "MLR107") in codes(found), found

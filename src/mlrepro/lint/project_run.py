@@ -288,13 +288,16 @@ class ProjectLinter:
         without being told so at its own lines (a finding of that rule there); "" when no
         entry point reaches the module (it is judged on its own); None when none runs it
         unseeded. An entry point that imports other names of the module (not the function or
-        class the draw is in) does not run it."""
+        class the draw is in) does not run it, nor does one where the rule is off (tests and
+        benchmarks by default: they draw on purpose, and they are not what trains)."""
         reaching = [e for e in index.entries_reaching(rel) if e != rel]
         if not reaching:
             return ""
         for e in reaching:
             names = index.imported_names(e).get(rel)
             if names is not None and definition is not None and definition not in names:
+                continue
+            if code not in self.linter._enabled_for(self._analysed[e].path):
                 continue
             if (
                 self._trains(index, e) and generator not in self._seeds(index, e)

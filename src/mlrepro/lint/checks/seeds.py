@@ -465,6 +465,7 @@ _TF_OPS: dict[str, int | None] = {
     "random_gamma": 4, "random_poisson": 3, "nn.dropout": 3, "image.random_flip_left_right": 1,
     "image.random_flip_up_down": 1, "image.random_crop": 2, "image.random_brightness": 2,
     "image.random_contrast": 3, "image.random_hue": 2, "image.random_saturation": 3,
+    "image.random_jpeg_quality": 3, "image.sample_distorted_bounding_box": 2,
 }
 _TF_NON_DETERMINISTIC = frozenset({
     "random.Generator.from_non_deterministic_state", "random.experimental.Generator.from_non_deterministic_state",
