@@ -538,3 +538,36 @@ def test_a_test_that_runs_a_library_draw_unseeded_does_not_make_it_a_finding(tmp
     (root / "pyproject.toml").write_text("[tool.mlrepro]\nper-file-ignores = {}\n")
     found = lint(root)
     assert ("train_test.py", "MLR107") in codes(found), found
+
+
+def test_an_entry_point_that_trains_through_a_module_attribute_is_judged_as_training(tmp_path: Path) -> None:
+    """``import train`` then ``train.train_and_evaluate(...)``: main.py trains (flax's examples)."""
+    pipeline = """
+    import tensorflow as tf
+
+
+    def augment(image):
+        return tf.image.random_flip_left_right(image)
+    """
+    train = """
+    import tensorflow as tf
+
+    import pipeline
+
+
+    def train_and_evaluate(epochs):
+        return tf.data.Dataset.range(4).map(pipeline.augment)
+    """
+    main = """
+    import tensorflow as tf
+
+    import train
+
+    if __name__ == "__main__":
+        tf.config.experimental.set_visible_devices([], "GPU")
+        train.train_and_evaluate(3)
+    """
+    root = write(tmp_path, {"pipeline.py": pipeline, "train.py": train, "main.py": main})
+    found = lint(root)
+    assert [(name, code) for name, _, code, _ in found] == [("pipeline.py", "MLR107")], found
+    assert "entry point `main.py` runs it unseeded" in found[0][3]

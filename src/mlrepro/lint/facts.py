@@ -48,6 +48,9 @@ _DATA_WRITES = (
 
 # ``train``, ``train_one_epoch``, ``do_train``, ``fit_model`` (not ``pretrained``, ``fitness``).
 TRAINING_NAME = re.compile(r"^(?:[A-Za-z0-9]+_)*(?:train|fit|training)(?:_\w+)?$")
+# The text of such a call through a module (``train.train_and_evaluate(``): files without it
+# are not walked for them.
+_TRAINING_CALL = re.compile(r"\.(?:[A-Za-z0-9]+_)*(?:train|fit|training)(?:_\w+)?\(")
 
 # Module-level statements that define rather than run: a module made only of these is a library.
 _DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)
@@ -75,6 +78,9 @@ class ModuleFacts:
     hydra: bool = False  # instantiates objects from Hydra configs (``_target_``)
     main_blocks: list[tuple[int, int]] = field(default_factory=list)  # ``if __name__ == "__main__":`` rows
     plots_only: bool = False  # draws figures and writes no data (a visualisation script)
+    # Training functions called through an imported module (``import train`` then
+    # ``train.train_and_evaluate(...)``): the project decides whether that module is its own.
+    training_calls: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,7 +88,7 @@ class ModuleFacts:
             "top_level_code": self.top_level_code, "functions": self.functions, "seeds": self.seeds,
             "cudnn_layer": self.cudnn_layer, "uses_cuda": self.uses_cuda, "trains": self.trains,
             "definitions": self.definitions, "hydra": self.hydra, "main_blocks": self.main_blocks,
-            "plots_only": self.plots_only,
+            "plots_only": self.plots_only, "training_calls": self.training_calls,
         }
 
     @classmethod
@@ -97,6 +103,7 @@ class ModuleFacts:
             uses_cuda=bool(data["uses_cuda"]), trains=bool(data.get("trains")),
             definitions=[(n, a, b) for n, a, b in data.get("definitions", ())], hydra=bool(data.get("hydra")),
             main_blocks=[(a, b) for a, b in data.get("main_blocks", ())], plots_only=bool(data.get("plots_only")),
+            training_calls=list(data.get("training_calls", ())),
         )
 
     def in_main_block(self, row: int) -> bool:
@@ -107,6 +114,17 @@ class ModuleFacts:
             if first <= row <= last:
                 return name
         return None
+
+
+def _training_calls(tree: ast.Module, bindings: dict[str, str]) -> list[str]:
+    """``module.train_xxx(...)`` calls on an imported name, as qualified names."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            module = bindings.get(node.func.value.id)
+            if module is not None and TRAINING_NAME.match(node.func.attr) is not None:
+                found.add(f"{module}.{node.func.attr}")
+    return sorted(found)
 
 
 def _is_main_guard(node: ast.stmt) -> bool:
@@ -207,6 +225,7 @@ def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> Module
         facts.cudnn_layer = (site.node.lineno, site.node.col_offset, name)  # type: ignore[attr-defined]
     facts.uses_cuda = cudnn.uses_cuda(ctx)
     facts.trains = any(marker in ctx.source for marker in _TRAINING_MARKERS)
+    facts.training_calls = _training_calls(tree, facts.bindings) if _TRAINING_CALL.search(ctx.source) else []
     facts.definitions = [
         (node.name, node.lineno, node.end_lineno or node.lineno)
         for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))

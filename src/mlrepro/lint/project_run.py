@@ -231,14 +231,14 @@ class ProjectLinter:
 
     def _trains(self, index: ProjectIndex, rel: str) -> bool:
         """An entry point trains when it optimises something itself or calls a training
-        function it imports by name (``from engine import train_one_epoch``)."""
-        if index.facts[rel].trains:
+        function it imports by name (``from engine import train_one_epoch``) or through its
+        module (``import train`` then ``train.train_and_evaluate(...)``)."""
+        facts = index.facts[rel]
+        if facts.trains:
             return True
-        return any(
-            TRAINING_NAME.match(name) is not None
-            for names in index.imported_names(rel).values() if names
-            for name in names
-        )
+        if any(TRAINING_NAME.match(name) is not None for names in index.imported_names(rel).values() if names for name in names):
+            return True
+        return any(index.resolve_symbol(rel, name) is not None for name in facts.training_calls)
 
     def _seeds(self, index: ProjectIndex, rel: str) -> set[str]:
         facts = index.facts.get(rel)
