@@ -282,6 +282,7 @@ def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="A per-metric tolerance; repeatable.")
 @click.option("--record", is_flag=True, help="Tag the original run with the verdict (mlrepro.reproduced.*).")
 @click.option("--history", is_flag=True, help="Also compare each metric's per-step history, not only its final value.")
+@click.option("--env-manager", type=click.Choice(["local", "virtualenv", "uv", "conda"]), default="local", show_default=True, help="For an MLflow Projects run: the environment to re-execute it in, built by MLflow's environment manager from the project's python_env.yaml / conda.yaml at the run's commit, as `mlflow run --env-manager` does (local: this Python environment).")
 @trust_options
 @click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="For RUN_ID wandb:ID: the wandb/ directory (or run directory) holding it; repeatable (default: ./wandb).")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -289,8 +290,8 @@ def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def reproduce(
     run_id: str, tracking_uri: str | None, repo: Path | None, timeout: float, repeats: int, rtol: float, atol: float,
-    tolerances: Sequence[str], record: bool, history: bool, wandb_dirs: Sequence[Path], output_format: str, output: Path | None, verbose: bool,
-    allow_command: bool = False, apply_diff: bool = False,
+    tolerances: Sequence[str], record: bool, history: bool, env_manager: str, wandb_dirs: Sequence[Path], output_format: str, output: Path | None,
+    verbose: bool, allow_command: bool = False, apply_diff: bool = False,
 ) -> None:
     """Re-execute a run at its commit and compare the new metrics with the originals (W&B runs: wandb:RUN_ID)."""
 
@@ -313,6 +314,8 @@ def reproduce(
             wanted = run_id[len("wandb:"):]
             if record:
                 raise UsageFailure("--record keeps the verdict on MLflow runs only: W&B run directories are left as they are")
+            if env_manager != "local":
+                raise UsageFailure("--env-manager builds MLflow Projects environments: W&B runs are re-executed in this environment")
             target = WandbTarget.open(list(wandb_dirs) or [Path("wandb")])
         elif wandb_dirs:
             raise UsageFailure("--wandb-dir: name the W&B run as wandb:RUN_ID")
@@ -323,7 +326,7 @@ def reproduce(
         if root is None or not (root / ".git").exists():
             raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
         trust = _trust(allow_command, apply_diff)
-        result = reproduce_run(target, wanted, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history, trust)
+        result = reproduce_run(target, wanted, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history, trust, env_manager)
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
         return EXIT_CLEAN if result.reproduced else EXIT_FINDINGS

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from audit_helpers import Repo, Store, git, init_repo
 
@@ -63,9 +66,9 @@ def mlflow_run(repo: Repo, store: Store, *args: str) -> Any:
     return run
 
 
-def reproduce(repo: Repo, store: Store, run_id: str, **env: str) -> tuple[int, dict[str, Any]]:
+def reproduce(repo: Repo, store: Store, run_id: str, *options: str, **env: str) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json"],
+        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--output-format", "json", *options],
         check=False, cwd=repo.path, env={**env_for(store), **env}, capture_output=True, text=True, timeout=600,
     )
     assert "Traceback" not in done.stderr, done.stderr
@@ -195,3 +198,75 @@ def test_the_reproduction_is_captured_too_and_the_environment_diff_names_what_ch
     assert [line for line in result["differences"] if "environment" in line] == [
         f"environment.mlrepro.pip_freeze_sha256 changed: '{run.data.tags['mlrepro.pip_freeze_sha256']}' -> '{reproduction['mlrepro.pip_freeze_sha256']}'"
     ], result["differences"]
+
+
+VENV_MLPROJECT = """\
+name: venv
+python_env: python_env.yaml
+entry_points:
+  main:
+    parameters:
+      seed: {type: int, default: 1}
+      label: {type: string, default: "two words"}
+    command: "python train.py --seed {seed} --label {label}"
+"""
+
+VENV_TRAIN = """\
+import argparse
+import sys
+
+import mlflow
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--seed", type=int, required=True)
+parser.add_argument("--label", required=True)
+args = parser.parse_args()
+with mlflow.start_run():
+    mlflow.set_tag("interpreter", sys.prefix)
+    mlflow.log_metric("score", args.seed * 0.5 + len(args.label))
+"""
+
+
+def _python_env() -> str:
+    """The project's environment: this Python, and what its code needs to log to a SQLite store."""
+    import platform
+    from importlib import metadata
+
+    pins = "".join(f"  - {name}=={metadata.version(name)}\n" for name in ("mlflow-skinny", "sqlalchemy", "alembic"))
+    return f'python: "{platform.python_version()}"\nbuild_dependencies:\n  - pip\ndependencies:\n{pins}'
+
+
+@pytest.mark.skipif(shutil.which("pyenv") is None, reason="MLflow's virtualenv manager installs the project's Python with pyenv")
+def test_env_manager_virtualenv_re_executes_the_project_in_the_environment_mlflow_builds(
+    tmp_path: Path, store: Store, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    files = {"MLproject": VENV_MLPROJECT, "train.py": VENV_TRAIN, "python_env.yaml": _python_env(), ".gitignore": "mlruns/\nmlartifacts/\n"}
+    repo = init_repo(tmp_path, files)
+    run = mlflow_run(repo, store, "-P", "seed=4", "-P", "label=red green")
+    assert run.data.tags["interpreter"] == sys.prefix  # the original ran here (--env-manager local)
+
+    envs = tmp_path_factory.mktemp("mlflow-envs")
+    code, result = reproduce(repo, store, str(run.info.run_id), "--env-manager", "virtualenv", MLFLOW_ENV_ROOT=str(envs))
+    assert (code, result["verdict"], result["env_manager"]) == (0, "identical", "virtualenv"), result
+    assert result["params_match"] is True, result
+    [new_id] = result["reproduction_run_ids"]
+    reproduction = store.client.get_run(new_id)
+    # MLflow built the environment and ran the entry point in it, into the reproduction run.
+    assert reproduction.data.tags["mlflow.project.env"] == "virtualenv"
+    assert Path(reproduction.data.tags["interpreter"]).parent == envs
+    assert reproduction.data.tags["mlrepro.reproduces"] == run.info.run_id
+    assert reproduction.info.status == "FINISHED"
+    assert reproduction.data.params == {"seed": "4", "label": "'red green'"}  # logged by MLflow, quoted, as the original
+    assert len(store.client.search_runs([run.info.experiment_id])) == 2  # no third run made by `mlflow run`
+
+
+def test_env_manager_needs_a_projects_run(tmp_path: Path, store: Store) -> None:
+    repo = init_repo(tmp_path, {"train.py": "import mlflow\n", ".gitignore": "mlruns/\n"})
+    run = store.client.create_run(store.client.create_experiment("direct"), tags={"mlflow.source.git.commit": git(repo.path, "rev-parse", "HEAD"), "mlrepro.command": '["train.py"]'})
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", run.info.run_id, "--tracking-uri", store.uri, "--env-manager", "virtualenv"],
+        check=False, cwd=repo.path, env=env_for(store), capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "was not started from an MLproject entry point" in done.stderr and "--env-manager local" in done.stderr

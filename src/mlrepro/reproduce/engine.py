@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +37,10 @@ from mlrepro.reproduce.trust import APPLY_DIFF, Trust, allowed_note, command_ref
 from mlrepro.reproduce.workspace import checkout
 from mlrepro.seeds import is_seeded
 from mlrepro.sources.mlflow_store import MlflowStore
+
+# MLflow's environment managers (mlflow.utils.env_manager): "local" runs in this environment.
+LOCAL_ENV = "local"
+ENV_MANAGERS = (LOCAL_ENV, "virtualenv", "uv", "conda")
 
 # Environment facts the capture plugin records: a difference here is a likely cause.
 _ENVIRONMENT_PREFIXES = tag_names.ENVIRONMENT_PREFIXES
@@ -71,6 +75,7 @@ class ReproResult:
     history: tuple[HistoryComparison, ...] | None = None  # None: not asked (--history)
     options_used: tuple[str, ...] = ()  # --allow-command / --apply-diff, where they let something run
     original_status: str | None = None  # FINISHED, FAILED, ...: a run that failed then is no regression when it fails now
+    env_manager: str = LOCAL_ENV  # the environment it ran in: MLflow's manager for a Projects run
 
     @property
     def reproduced(self) -> bool:
@@ -120,16 +125,25 @@ def reproduce_run(
     record: bool = False,
     history: bool = False,
     trust: Trust = Trust(),
+    env_manager: str = LOCAL_ENV,
 ) -> ReproResult:
     """Re-execute ``run_id`` at its commit and compare. ``trust``: what may run beyond the
     repository's own entry points (``reproduce/trust.py``); a run that needs more is not
-    executed and comes back ``failed`` with the reason and the option to pass."""
+    executed and comes back ``failed`` with the reason and the option to pass.
+    ``env_manager``: for an MLflow Projects run, the environment MLflow builds for it
+    (``virtualenv``, ``uv``, ``conda``: through ``mlflow run``); ``local`` runs the entry point's
+    command in this Python environment."""
     started = time.monotonic()
     target: ReproTarget = MlflowTarget(store) if isinstance(store, MlflowStore) else store
     original = target.get_run(run_id)
     if original is None:
         raise ReproduceError(f"no run {run_id} in {target.describe()}")
     plan = target.plan(original, repo_root)
+    if env_manager != LOCAL_ENV and plan.entry_point is None:
+        raise ReproduceError(
+            f"run {run_id}: --env-manager {env_manager} builds an MLflow Projects environment, and this run was not "
+            f"started from an MLproject entry point (its command comes from {plan.source}): reproduce it with --env-manager local"
+        )
     unlocked: list[str] = []
     if plan.patch is not None:
         if not trust.apply_diff:
@@ -154,11 +168,17 @@ def reproduce_run(
             interrupt.check()
             name = f"reproduce-{original.run_name or run_id[:8]}" + (f"-{attempt + 1}" if repeats > 1 else "")
             new_id, target_env = target.start(original, plan, name)
+            argv = plan.argv
+            if env_manager != LOCAL_ENV:
+                # `mlflow run` gets the run on its command line and hands it to the entry point
+                # itself; with MLFLOW_RUN_ID set, its own process would resume the run first.
+                argv = plan.mlflow_run_argv(env_manager, new_id)
+                target_env = {k: v for k, v in target_env.items() if k != "MLFLOW_RUN_ID"}
             env = child_env(os.environ, {**plan.env, **target_env})
             for variable in _THREAD_VARIABLES:  # unset at the original run: unset now, whatever this shell says
                 if original.tags.get(tag_names.THREADS.format(variable)) == "unset":
                     env.pop(variable, None)
-            execution = _execute(target, run_id, new_id, plan, workspace.path / plan.workdir, env, timeout)
+            execution = _execute(target, run_id, new_id, argv, workspace.path / plan.workdir, env, timeout)
             latest = target.finish(new_id, execution, f"timeout: killed after {timeout:g} s" if execution.timed_out else None)
             attempts.append(Attempt(new_id, execution, dict(latest.metrics) if latest else {}, latest))
     reproductions = [a.metrics for a in attempts]
@@ -215,6 +235,7 @@ def reproduce_run(
         history=histories,
         options_used=tuple(note.split(":", 1)[0] for note in unlocked),
         original_status=original.status,
+        env_manager=env_manager,
     )
     if record:
         target.record(
@@ -240,13 +261,13 @@ def _refused(run_id: str, original: RunRecord, plan: ReproPlan, reason: str, sta
     )
 
 
-def _execute(target: ReproTarget, run_id: str, new_id: str, plan: ReproPlan, cwd: Path, env: Mapping[str, str], timeout: float) -> Execution:
+def _execute(target: ReproTarget, run_id: str, new_id: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float) -> Execution:
     """``execute``, with the reproduction run ``new_id`` ended whatever stops it: FAILED when the
     command cannot start (a ReproduceError naming the run), KILLED on a signal (re-raised)."""
     try:
-        return execute(plan.argv, cwd, env, timeout)
+        return execute(argv, cwd, env, timeout)
     except OSError as exc:
-        cause = f"the command cannot be started: {plan.argv[0]}: {exc.strerror or exc}"
+        cause = f"the command cannot be started: {argv[0]}: {exc.strerror or exc}"
         target.end(new_id, "FAILED", cause)
         raise ReproduceError(f"run {run_id}: reproduction run {new_id} ended as FAILED: {cause}") from None
     except BaseException as exc:
@@ -332,6 +353,7 @@ def result_json(result: ReproResult) -> dict[str, object]:
         "params_match": result.params_match,
         "data_match": result.data_match,
         "code": {"commit": result.plan.commit, "patch_applied": result.patch_applied, "entry_point": result.plan.source},
+        "env_manager": result.env_manager,
         "command": list(result.plan.argv),
         "options_used": list(result.options_used),
         "differences": result.differences,
@@ -346,6 +368,8 @@ def result_text(result: ReproResult) -> str:
     if result.original_status:
         lines.append(f"  original run: {result.original_status}")
     lines.append(f"  code: commit {result.plan.commit[:12]} ({result.plan.source} entry point)" + (", recorded uncommitted diff applied" if result.patch_applied else ""))
+    if result.env_manager != LOCAL_ENV:
+        lines.append(f"  environment: built by MLflow's {result.env_manager} environment manager (mlflow run)")
     lines.append("  reproductions: " + (", ".join(a.run_id for a in result.attempts) or "none (not executed)"))
     if result.options_used:
         lines.append("  executed because of: " + ", ".join(result.options_used))

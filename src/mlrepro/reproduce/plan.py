@@ -67,6 +67,22 @@ class ReproPlan:
     patch: bytes | None = None  # the uncommitted diff the run recorded, to apply on ``commit``
     source: str = "capture"  # "mlproject" | "capture" | "config"
     notes: tuple[str, ...] = ()
+    # For an MLflow Projects run: the entry point and the values (as given, unquoted) of the
+    # parameters it declares, to hand to ``mlflow run`` when another environment manager is asked.
+    entry_point: str | None = None
+    project_params: tuple[tuple[str, str], ...] = ()
+
+    def mlflow_run_argv(self, env_manager: str, run_id: str) -> tuple[str, ...]:
+        """``mlflow run`` of this Projects run's entry point into the existing run ``run_id``,
+        its environment built by MLflow's ``env_manager`` (the way MLflow itself launches a
+        project asynchronously): MLflow quotes the parameters and builds the command again."""
+        if self.entry_point is None:
+            raise ValueError("not an MLflow Projects run")
+        argv = [sys.executable, "-m", "mlflow", "run", ".", "-e", self.entry_point, "--env-manager", env_manager]
+        argv += ["--experiment-id", self.experiment_id, "--run-id", run_id]
+        for key, value in self.project_params:
+            argv += ["-P", f"{key}={value}"]
+        return tuple(argv)
 
 
 class _Unusable(Exception):
@@ -79,6 +95,8 @@ class _Entry:
     workdir: str
     source: str
     notes: tuple[str, ...] = ()
+    entry_point: str | None = None
+    project_params: tuple[tuple[str, str], ...] = ()
 
 
 def make_plan(run: RunRecord, repo_root: Path) -> ReproPlan:
@@ -140,6 +158,8 @@ def make_plan(run: RunRecord, repo_root: Path) -> ReproPlan:
         patch=patch,
         source=entry.source,
         notes=(*notes, *entry.notes, *env_notes),
+        entry_point=entry.entry_point,
+        project_params=entry.project_params,
     )
 
 
@@ -174,14 +194,15 @@ def _from_mlproject(run: RunRecord, root: Path, commit: str) -> _Entry:
         # MLflow logs every declared parameter, defaults included; an older run may lack one.
         if str(param) not in run.params and not (isinstance(spec_, Mapping) and spec_.get("default") is not None):
             raise _Unusable(f"the MLproject entry point {name!r} needs parameter {param!r}, which the run did not log and which has no default")
-    from mlrepro.sources.mlflow_projects import ProjectCommandError, entry_point_argv
+    from mlrepro.sources.mlflow_projects import ProjectCommandError, entry_point_argv, unquote_param
 
     try:
         # MLflow's own code builds the command, as it did for the run (quoting, continuations).
         argv = entry_point_argv(str(name), point, run.params)
     except ProjectCommandError as exc:
         raise _Unusable(f"the MLproject file {where}: {exc}") from None
-    return _Entry(_python_first(argv), workdir, "mlproject")
+    given = tuple((str(key), unquote_param(run.params[str(key)])) for key in declared if str(key) in run.params)
+    return _Entry(_python_first(argv), workdir, "mlproject", entry_point=str(name), project_params=given)
 
 
 def _from_capture(run: RunRecord, root: Path, commit: str) -> _Entry:
