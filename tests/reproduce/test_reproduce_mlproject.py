@@ -270,3 +270,14 @@ def test_env_manager_needs_a_projects_run(tmp_path: Path, store: Store) -> None:
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert "was not started from an MLproject entry point" in done.stderr and "--env-manager local" in done.stderr
+
+
+def test_a_genuinely_non_deterministic_project_is_never_identical(tmp_path: Path, store: Store) -> None:
+    """The same project shape, but the script draws from the OS's entropy whatever its seed says."""
+    noisy = TRAIN.replace("np.random.default_rng(args.seed)", "np.random.default_rng()")
+    repo = init_repo(tmp_path, {"MLproject": MLPROJECT, "train.py": noisy, ".gitignore": "mlruns/\nmlartifacts/\n"})
+    run = mlflow_run(repo, store, "-e", "main", "-P", "alpha=.1", "-P", "seed=3")
+    for options in ((), ("--repeats", "2")):
+        code, result = reproduce(repo, store, str(run.info.run_id), *options)
+        assert code == 1 and result["verdict"] not in ("identical", "within-tolerance"), result
+        assert result["metrics"]["loss"]["outcome"] != "identical", result["metrics"]
