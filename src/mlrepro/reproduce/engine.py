@@ -38,9 +38,9 @@ from mlrepro.reproduce.workspace import checkout
 from mlrepro.seeds import is_seeded
 from mlrepro.sources.mlflow_store import MlflowStore
 
-# MLflow's environment managers (mlflow.utils.env_manager): "local" runs in this environment.
+# MLflow's environment manager that runs a project in this Python environment (the others,
+# virtualenv, uv and conda, build one: mlflow.utils.env_manager).
 LOCAL_ENV = "local"
-ENV_MANAGERS = (LOCAL_ENV, "virtualenv", "uv", "conda")
 
 # Environment facts the capture plugin records: a difference here is a likely cause.
 _ENVIRONMENT_PREFIXES = tag_names.ENVIRONMENT_PREFIXES
