@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from mlrepro.lint.context import NOT_CONSTANT, ModuleContext, Site, constant, has_kwargs_splat, is_none, keyword, narrow_interest
-from mlrepro.lint.seeding import TORCH, seed_state
+from mlrepro.lint.seeding import NUMPY, TORCH, seed_state
 
 Hit = tuple[ast.AST, str]
 
@@ -111,6 +111,12 @@ _POSITIONAL_RANDOM_STATE = {"KFold": 2, "StratifiedKFold": 2, "GroupKFold": 2}
 
 def missing_random_state(ctx: ModuleContext) -> Iterator[Hit]:
     """MLR109: a scikit-learn estimator, splitter or generator that is random gets no ``random_state``."""
+    # Without one, scikit-learn draws from NumPy's global generator: say whether this file seeds it.
+    state = seed_state(ctx)
+    draws = (
+        "so it depends on every draw from NumPy's global generator before it"
+        if state.seeded(NUMPY) else f"so it draws from NumPy's global generator, {state.never(NUMPY)}"
+    )
     for site, name in ctx.calls_matching(lambda n: n.startswith("sklearn.")):
         call = site.node
         assert isinstance(call, ast.Call)
@@ -122,11 +128,9 @@ def missing_random_state(ctx: ModuleContext) -> Iterator[Hit]:
             continue
         value = _argument(call, "random_state", _POSITIONAL_RANDOM_STATE.get(short))
         if value is None:
-            yield call, f"`{_label(short, call)}` is random but gets no `random_state`: pass `random_state=<seed>`"
+            yield call, f"`{_label(short, call)}` is random but gets no `random_state`, {draws}: pass `random_state=<seed>`"
         elif is_none(value):
-            yield call, (
-                f"`{short}(random_state=None)` draws from NumPy's global generator: pass `random_state=<seed>`"
-            )
+            yield call, f"`{short}(random_state=None)` is random, {draws}: pass `random_state=<seed>`"
 
 
 # -- MLR110: gradient-boosting libraries ----------------------------------------------------
