@@ -193,6 +193,76 @@ def test_a_config_key_guard_is_a_seed_guard(tmp_path: Path) -> None:
     assert ("train.py", "MLR113") in codes(lint(root))
 
 
+FALLBACK_HELPER = """
+import random
+
+import torch
+
+
+def set_seed(seed=None):
+    if seed is None:
+        seed = random.randint(0, 2**31 - 1)
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return seed
+"""
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    # A config value with no default here: the helper draws a fresh seed when it is None.
+    ("set_seed(cfg.seed)", {("train.py", "MLR113"), ("train.py", "MLR105")}),
+    ("set_seed(seed=cfg.get('seed'))", {("train.py", "MLR113"), ("train.py", "MLR105")}),
+    # No seed at all: the helper always draws one, a different seed every run.
+    ("set_seed()", {("train.py", "MLR114"), ("train.py", "MLR105")}),
+    # A literal or a plain variable is a seed.
+    ("set_seed(0)", set()),
+    ("set_seed(SEED)", set()),
+])
+def test_a_helper_that_draws_a_seed_when_given_none(tmp_path: Path, call: str, expected: set[tuple[str, str]]) -> None:
+    train = f"""
+    import torch
+
+    from seeding import set_seed
+
+    SEED = 3
+
+
+    def main(cfg):
+        {call}
+        model = torch.nn.Linear(2, 2)
+        torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+    if __name__ == "__main__":
+        main(load_config())
+    """
+    root = write(tmp_path, {"seeding.py": FALLBACK_HELPER, "train.py": train})
+    found = lint(root)
+    assert codes(found) == expected
+    if ("train.py", "MLR113") in expected:
+        message = next(m for _, _, code, m in found if code == "MLR113")
+        assert "`set_seed(...)` draws a random seed when `cfg." in message and "is None" in message
+
+
+def test_a_seed_option_with_a_default_makes_the_fallback_unused(tmp_path: Path) -> None:
+    train = """
+    import argparse
+
+    import torch
+
+    from seeding import set_seed
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    set_seed(args.seed)
+    model = torch.nn.Linear(2, 2)
+    torch.optim.SGD(model.parameters(), lr=0.1)
+    """
+    root = write(tmp_path, {"seeding.py": FALLBACK_HELPER, "train.py": train})
+    assert lint(root) == []
+
+
 def test_conv_layers_of_another_module_run_on_cuda_in_the_entry_point(tmp_path: Path) -> None:
     model = "from torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.conv = nn.Conv2d(3, 8, 3)\n"
     train = """

@@ -15,7 +15,7 @@ from typing import Any
 
 from mlrepro.lint import cudnn
 from mlrepro.lint.context import INTERESTS, ModuleContext
-from mlrepro.lint.seeding import seed_state
+from mlrepro.lint.seeding import FALLBACK, is_entropy, seed_state
 
 # The generator a finding of each rule draws from: these findings are judged where the module
 # runs (at the entry points that reach it), not where the draw is written. "cudnn" stands for
@@ -183,6 +183,48 @@ def _top_function(ancestors: tuple[ast.AST, ...]) -> str | None:
     return None
 
 
+# Draws that make a fresh seed: ``torch.randint`` in torchtune's ``set_seed``, ``random.randint``.
+_RANDOM_DRAWS = ("random.", "numpy.random.", "torch.randint", "torch.rand", "secrets.")
+
+
+def _draws_a_seed(ctx: ModuleContext, body: list[ast.stmt]) -> bool:
+    for statement in body:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Call):
+                name = ctx.call_name(node) or ""
+                if name.startswith(_RANDOM_DRAWS) or is_entropy(ctx, node):
+                    return True
+    return False
+
+
+def _random_fallbacks(ctx: ModuleContext, tree: ast.Module) -> dict[str, str]:
+    """Top-level functions that replace a seed parameter left at ``None`` by a random draw
+    (``if seed is None: seed = torch.randint(...)``): name -> ``fallback?<param>@<position>``."""
+    found: dict[str, str] = {}
+    for function in tree.body:
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        positional = [*function.args.posonlyargs, *function.args.args]
+        names = [a.arg for a in positional] + [a.arg for a in function.args.kwonlyargs]
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1):
+                continue
+            left, op, right = node.test.left, node.test.ops[0], node.test.comparators[0]
+            if not (isinstance(left, ast.Name) and left.id in names and "seed" in left.id.lower()):
+                continue
+            if not (isinstance(op, ast.Is) and isinstance(right, ast.Constant) and right.value is None):
+                continue
+            assigns = any(
+                isinstance(t, ast.Name) and t.id == left.id
+                for s in node.body for n in ast.walk(s) if isinstance(n, ast.Assign) for t in n.targets
+            )
+            if assigns and _draws_a_seed(ctx, node.body):
+                index = next((i for i, a in enumerate(positional) if a.arg == left.id), -1)
+                found[function.name] = f"{FALLBACK}{left.id}@{index}"
+                break
+    return found
+
+
 def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> ModuleFacts:
     """Facts of one module whose checks have already run on ``ctx`` (they share its memo)."""
     facts = ModuleFacts(imports=_imports(ctx), bindings=dict(ctx.imports))
@@ -215,6 +257,10 @@ def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> Module
     # called with a parameter set: "cudnn?deterministic").
     for name, parameter in cudnn.determinism_helpers(ctx).items():
         functions.setdefault(name, (set(), set()))[0].add("cudnn" if parameter is None else f"cudnn?{parameter}")
+    # A helper that draws its own seed when given none seeds only as well as its caller's value.
+    for name, marker in _random_fallbacks(ctx, tree).items():
+        if name in functions and functions[name][0]:
+            functions[name][0].add(marker)
     facts.functions = {n: (sorted(g), sorted(c)) for n, (g, c) in functions.items()}
     if cudnn.sets_cudnn_determinism(ctx):
         seeded.add("cudnn")

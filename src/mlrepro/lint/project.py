@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from mlrepro.lint.facts import ModuleFacts
+from mlrepro.lint.seeding import FALLBACK
 
 # Files that run code at import time without being anybody's training entry point.
 _NEVER_ENTRY = frozenset({"__init__.py", "setup.py", "conftest.py", "noxfile.py", "__main__.py"})
@@ -221,7 +222,8 @@ class ProjectIndex:
             changed = False
             for key, targets in calls.items():
                 for target in targets:
-                    extra = seeds.get(target)
+                    # A fallback names the target's own parameter: it does not carry over to callers.
+                    extra = {g for g in seeds.get(target, ()) if not g.startswith(FALLBACK)}
                     if extra and not extra <= seeds.get(key, set()):
                         seeds.setdefault(key, set()).update(extra)
                         changed = True

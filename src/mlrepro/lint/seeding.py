@@ -125,6 +125,9 @@ class SeedCall:
     # The calls whose ``if seed ...:`` guard makes this seed conditional: the seeding call itself
     # when it is guarded directly, else the guarded calls of the local helper it sits in.
     guards: tuple[Site, ...] = ()
+    # The caller's value a project helper replaces by a random seed when it is None
+    # (``training.set_seed(seed=cfg.seed)``), when that makes this seed conditional.
+    fallback: ast.expr | None = None
 
     @property
     def effective(self) -> bool:
@@ -316,6 +319,30 @@ def _callers(ctx: ModuleContext, function: str) -> list[Site]:
 _IF_PARAMETER = "cudnn?"
 
 
+# A project helper that draws a random seed when its parameter is None
+# (``fallback?seed@0``: the parameter and its position): the project index writes these.
+FALLBACK = "fallback?"
+
+
+def _fallback_argument(call: ast.Call, generators: frozenset[str]) -> tuple[frozenset[str], ast.expr | None, bool]:
+    """The generators without the fallback marker, the value the call passes for the helper's
+    seed (None when it passes none) and whether the helper then draws its own seed."""
+    marker = next((g for g in generators if g.startswith(FALLBACK)), None)
+    if marker is None:
+        return generators, None, False
+    rest = generators - {marker}
+    name, _, position = marker[len(FALLBACK):].partition("@")
+    value = keyword(call, name)
+    index = int(position) if position.lstrip("-").isdigit() else -1
+    if value is None and 0 <= index < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[:index + 1]):
+        value = call.args[index]
+    if value is None:
+        if has_kwargs_splat(call) or any(isinstance(a, ast.Starred) for a in call.args):
+            return rest, None, False
+        return rest, None, True
+    return rest, value, is_none(value)
+
+
 def _with_arguments(call: ast.Call, generators: frozenset[str]) -> frozenset[str]:
     decided = set()
     for generator in generators:
@@ -344,6 +371,8 @@ def seed_state(ctx: ModuleContext) -> SeedState:
     if isinstance(cached, SeedState):
         return cached
     direct: list[tuple[Site, str, frozenset[str]]] = []
+    drawn: set[int] = set()
+    fallbacks: dict[int, ast.expr] = {}
     trainers = {id(site.node) for site in calls_of(ctx, HF_TRAINERS)}
     lightning = ctx.imports_any(*_LIGHTNING_MODULES)
     for site in ctx.calls:
@@ -359,6 +388,12 @@ def seed_state(ctx: ModuleContext) -> SeedState:
             name, generators = _HF_TRAINER, _LIGHTNING
         if generators is not None and any(g.startswith(_IF_PARAMETER) for g in generators):
             generators = _with_arguments(call, generators)
+        if generators is not None and any(g.startswith(FALLBACK) for g in generators):
+            generators, value, draws = _fallback_argument(call, generators)
+            if draws:
+                drawn.add(id(call))
+            elif value is not None:
+                fallbacks[id(call)] = value
         if generators is not None and KERAS_BACKEND_SEED in generators and keras_backend(ctx) == TORCH_BACKEND:
             generators = generators | _KERAS_ON_TORCH
         if (
@@ -374,7 +409,10 @@ def seed_state(ctx: ModuleContext) -> SeedState:
         ctx.include_names(helpers)
     has_default = _seed_has_default(ctx)
 
-    entropies = [_is_entropy_seed(ctx, site.node, name) for site, name, _ in direct]  # type: ignore[arg-type]
+    entropies = [
+        id(site.node) in drawn or _is_entropy_seed(ctx, site.node, name)  # type: ignore[arg-type]
+        for site, name, _ in direct
+    ]
     # ``if seed is None: random.seed(0) else: random.seed(seed)`` seeds on both branches.
     branches: dict[int, list[set[str]]] = {}
     for (site, _, generators), entropy in zip(direct, entropies):
@@ -395,8 +433,15 @@ def seed_state(ctx: ModuleContext) -> SeedState:
             callers = [c for c in _callers(ctx, function.name) if c.function is not function]
             if callers and all(_guarded(c) for c in callers):
                 guards = tuple(callers)
+        fallback = fallbacks.get(id(site.node))
+        if not guards and fallback is not None and _unset_by_default(ctx, fallback, site.function):
+            guards = (site,)
+        else:
+            fallback = None
         conditional = bool(guards) and not has_default
-        calls.append(SeedCall(site, name, generators, conditional, entropy, guards if conditional else ()))
+        calls.append(SeedCall(
+            site, name, generators, conditional, entropy, guards if conditional else (), fallback if conditional else None,
+        ))
     state = SeedState(tuple(calls))
     ctx.memo["seed_state"] = state
     return state
@@ -483,6 +528,15 @@ def flag_off_by_default(ctx: ModuleContext, expr: ast.AST, function: ast.Functio
     if found is None:
         found = _option_off_by_default(ctx, name)
     return bool(found)
+
+
+def _unset_by_default(ctx: ModuleContext, value: ast.expr, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> bool:
+    """``cfg.seed``, ``args.seed``, ``config.get("seed")`` with no default this file shows: a
+    seed read from a config or option that may be left unset. A plain name or a literal counts as given."""
+    if isinstance(value, (ast.Name, ast.Constant)):
+        return False
+    name = _flag_name(value)
+    return name is not None and "seed" in name.lower() and flag_off_by_default(ctx, value, function)
 
 
 def _test_off_by_default(ctx: ModuleContext, test: ast.expr, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> bool:

@@ -729,6 +729,12 @@ def conditional_seed(ctx: ModuleContext) -> Iterator[Hit]:
             if id(node) in reported:
                 continue
             reported.add(id(node))
+            if call.fallback is not None:
+                yield node, (
+                    f"`{_spelling(node)}(...)` draws a random seed when `{ast.unparse(call.fallback)}` is None, and "  # type: ignore[arg-type]
+                    "the seed has no default here, so a run that is given no seed is unseeded; give the seed a default value"
+                )
+                continue
             test = guard_test(guard)
             condition = f"`if {ast.unparse(test)}:`" if test is not None else "a seed check"
             yield node, (
