@@ -109,9 +109,3 @@ def test_fast_reader_hands_anything_else_to_pyyaml(text: str) -> None:
 
     assert read_simple_yaml(text) is None
 
-
-def test_readme_rule_table_is_current() -> None:
-    from mlrepro.rule_docs import markdown_table, replace_table
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert replace_table(readme, markdown_table(CATALOGUE)) == readme, "run: python -m mlrepro.rule_docs README.md"

@@ -103,7 +103,7 @@ def selection_options(func: F) -> F:
 
 
 def trust_options(func: F) -> F:
-    """What a re-execution may run beyond the repository's own entry points (README: Security)."""
+    """What a re-execution may run beyond the repository's own entry points (docs/security.md)."""
     options = [
         click.option("--allow-command", is_flag=True, help="Also execute a recorded mlrepro.command that is not a Python script or module of the repository (tag values are not reviewed code)."),
         click.option("--apply-diff", is_flag=True, help="Apply and execute the run's recorded uncommitted diff (without it, such a run is not executed)."),

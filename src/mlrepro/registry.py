@@ -18,6 +18,9 @@ from mlrepro.findings import Severity
 from mlrepro.selection import SelectionLayer, normalise_selectors, resolve
 
 PROJECT_URL = "https://github.com/mlrepro/mlrepro"
+# The documentation site (mkdocs.yml and docs/): every rule has its page at rules/<CODE>/, which
+# findings, SARIF and `mlrepro rules CODE` link to. The site's build reads its site_url from here.
+DOCS_URL = "https://mlrepro.readthedocs.io/en/latest/"
 REQUIRED_FIELDS = ("code", "name", "family", "severity", "target", "summary", "why", "example", "fix", "check")
 TARGETS = ("code", "run")
 
@@ -41,7 +44,7 @@ class Rule:
 
     @property
     def url(self) -> str:
-        return f"{PROJECT_URL}/blob/main/rules/{self.code}.yaml"
+        return f"{DOCS_URL}rules/{self.code}/"
 
     def to_dict(self) -> dict[str, str]:
         return {

@@ -1,19 +1,16 @@
-"""Rule documentation as text, JSON or Markdown (``mlrepro rules``), and the README table.
+"""Rule documentation as text, JSON or Markdown (``mlrepro rules``).
 
-``python -m mlrepro.rule_docs README.md`` rewrites the table between the README's
-``<!-- rules:start -->`` and ``<!-- rules:end -->`` markers; a test fails when it is stale.
+The documentation site's rule pages are this Markdown, generated when the site is built
+(``docs/hooks.py``).
 """
 
 from __future__ import annotations
 
+import ast
 import json
-import sys
 from collections.abc import Iterable
-from pathlib import Path
 
-from mlrepro.registry import Rule, load_catalogue
-
-START, END = "<!-- rules:start -->", "<!-- rules:end -->"
+from mlrepro.registry import Rule
 
 
 def _cell(text: str) -> str:
@@ -38,7 +35,7 @@ def render_rule(rule: Rule, fmt: str) -> str:
             f"Family: {rule.family} · Severity: {rule.severity.value} · Applies to: {rule.target}\n\n"
             f"## What it does\n{rule.summary}\n\n"
             f"## Why is this bad?\n{rule.why}\n\n"
-            f"## Example\n```python\n{rule.example}\n```\n\n"
+            f"## Example\n```{example_language(rule)}\n{rule.example}\n```\n\n"
             f"## How to fix\n{rule.fix}\n"
         )
     indented = "\n".join("    " + line if line else "" for line in rule.example.splitlines())
@@ -65,14 +62,13 @@ def render_catalogue(rules: Iterable[Rule], fmt: str, full: bool = False) -> str
     return "".join(f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<7}  {rule.summary}\n" for rule in rules)
 
 
-def replace_table(readme: str, table: str) -> str:
-    head, start, rest = readme.partition(START)
-    _, end, tail = rest.partition(END)
-    if not start or not end:
-        raise ValueError(f"README has no {START} ... {END} markers")
-    return f"{head}{START}\n{table}{END}{tail}"
-
-
-if __name__ == "__main__":  # pragma: no cover - a maintenance command
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
-    target.write_text(replace_table(target.read_text(encoding="utf-8"), markdown_table(load_catalogue())), encoding="utf-8")
+def example_language(rule: Rule) -> str:
+    """How to highlight a rule's example: lint rules show Python; a run rule's example may be
+    a command line (``git commit ... && python train.py``), which does not parse."""
+    if rule.target == "code":
+        return "python"
+    try:
+        ast.parse(rule.example)
+    except SyntaxError:
+        return "shell"
+    return "python"

@@ -3,7 +3,7 @@
 MLflow runs have no last-modified time, so "changed since the last audit" is three queries:
 runs started since, runs ended since, and runs still RUNNING (they may have died since).
 Tags edited on an old run stay invisible to this, which is why a periodic full audit is still
-needed; the README says so.
+needed; docs/audit.md says so.
 
 One small JSON file per store, named by a hash of its redacted, absolute tracking URI, in the user's
 cache directory (``$MLREPRO_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlrepro``, else
