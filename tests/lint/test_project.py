@@ -263,6 +263,71 @@ def test_a_seed_option_with_a_default_makes_the_fallback_unused(tmp_path: Path) 
     assert lint(root) == []
 
 
+ENV = """
+import os
+import random
+
+import numpy as np
+
+
+def seed_all_rng(seed=None):
+    if seed is None:
+        seed = os.getpid() + int.from_bytes(os.urandom(2), "big")
+    np.random.seed(seed)
+    random.seed(seed)
+"""
+
+AUGMENT = """
+import numpy as np
+
+
+def jitter(x):
+    return x + np.random.normal(size=x.shape)
+"""
+
+
+@pytest.mark.parametrize(("seeding", "conditional"), [
+    # None (so a random seed) unless the config sets one: seeded only conditionally, two modules away.
+    ('seed = cfg.get("SEED", -1)\n        seed_all_rng(None if seed < 0 else seed)', True),
+    ("seed_all_rng(0)", False),
+])
+def test_a_setup_helper_that_seeds_only_when_configured(tmp_path: Path, seeding: str, conditional: bool) -> None:
+    engine = f"""
+    from utils.env import seed_all_rng
+
+
+    def default_setup(cfg):
+        {seeding}
+    """
+    train = """
+    from augment import jitter
+    from engine import default_setup
+
+
+    def main(cfg):
+        default_setup(cfg)
+        jitter(load())
+        optimizer.step()
+
+
+    if __name__ == "__main__":
+        main(load_config())
+    """
+    root = write(tmp_path, {
+        "utils/__init__.py": "", "utils/env.py": ENV, "engine.py": engine, "augment.py": AUGMENT, "train.py": train,
+    })
+    found = lint(root)
+    if not conditional:
+        assert found == []
+        return
+    assert codes(found) == {("engine.py", "MLR113"), ("train.py", "MLR113"), ("train.py", "MLR103")}
+    messages = {(name, code): message for name, _, code, message in found}
+    assert "draws a random seed when `None if seed < 0 else seed` is None" in messages[("engine.py", "MLR113")]
+    assert "`default_setup(...)` seeds only behind a seed check of its own" in messages[("train.py", "MLR113")]
+    assert "`augment.py`, imported here" in messages[("train.py", "MLR103")]
+    assert "seeds it only when a seed is given" in messages[("train.py", "MLR103")]
+
+
 def test_conv_layers_of_another_module_run_on_cuda_in_the_entry_point(tmp_path: Path) -> None:
     model = "from torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.conv = nn.Conv2d(3, 8, 3)\n"
     train = """

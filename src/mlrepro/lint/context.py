@@ -185,8 +185,14 @@ class ModuleContext:
         boundaries are checked after."""
         patterns: set[str] = set()
         touched: set[str] = set()
+        from mlrepro.lint.seeding import looks_like_seed_helper  # it imports this module
+
         interests = INTERESTS + tuple(self.seed_functions) + tuple(self.project_seeders)
         for local, qualified in self.imports.items():
+            if looks_like_seed_helper(qualified):
+                # A project helper named like a seeder (``seed_all_rng``): its calls are what a
+                # setup helper seeds through, even in a module that imports no framework.
+                patterns.add(re.escape(local) + r"\b")
             for interest in interests:
                 if qualified == interest or qualified.startswith(interest + "."):
                     if _matters(interest, qualified):

@@ -15,7 +15,7 @@ from typing import Any
 
 from mlrepro.lint import cudnn
 from mlrepro.lint.context import INTERESTS, ModuleContext
-from mlrepro.lint.seeding import FALLBACK, is_entropy, seed_state
+from mlrepro.lint.seeding import CONDITIONAL, FALLBACK, UNSET_SEED, is_entropy, passes_unset_seed, seed_state
 
 # The generator a finding of each rule draws from: these findings are judged where the module
 # runs (at the entry points that reach it), not where the draw is written. "cudnn" stands for
@@ -243,6 +243,9 @@ def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> Module
         name = _top_function(call.site.ancestors)
         if name is not None and not call.conditional:
             functions.setdefault(name, (set(), set()))[0].update(call.generators)
+        elif name is not None and call.guards == (call.site,):
+            # Behind a seed check of the helper's own: its callers are seeded only conditionally.
+            functions.setdefault(name, (set(), set()))[0].update(CONDITIONAL + g for g in call.generators)
     # Calls a function makes to what may be another project helper (a name no framework owns):
     # the project follows them to find helpers that seed through other helpers.
     for site in ctx.calls:
@@ -252,7 +255,8 @@ def module_facts(ctx: ModuleContext, tree: ast.Module, notebook: bool) -> Module
         func = site.node.func  # type: ignore[attr-defined]
         callee = ctx.call_name(site.node) if not isinstance(func, ast.Name) or func.id in ctx.imports else func.id  # type: ignore[arg-type]
         if callee and not _framework(callee) and callee != name:
-            functions.setdefault(name, (set(), set()))[1].add(callee)
+            unset = passes_unset_seed(ctx, site.node, site.function)  # type: ignore[arg-type]
+            functions.setdefault(name, (set(), set()))[1].add(callee + UNSET_SEED if unset else callee)
     # A helper that makes cuDNN deterministic is a seeder of the "cudnn" switch (maybe only when
     # called with a parameter set: "cudnn?deterministic").
     for name, parameter in cudnn.determinism_helpers(ctx).items():

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from mlrepro.lint.facts import ModuleFacts
-from mlrepro.lint.seeding import FALLBACK
+from mlrepro.lint.seeding import CONDITIONAL, FALLBACK, UNSET_SEED
 
 # Files that run code at import time without being anybody's training entry point.
 _NEVER_ENTRY = frozenset({"__init__.py", "setup.py", "conftest.py", "noxfile.py", "__main__.py"})
@@ -203,27 +203,34 @@ class ProjectIndex:
     def _seeders(self) -> dict[tuple[str, str], frozenset[str]]:
         """(module, function) -> generators it seeds, through the helpers it calls."""
         seeds: dict[tuple[str, str], set[str]] = {}
-        calls: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        # (caller) -> [(callee, whether the caller passes it a seed that is None by default)]
+        calls: dict[tuple[str, str], list[tuple[tuple[str, str], bool]]] = {}
         for rel, facts in self.facts.items():
             for name, (generators, callees) in facts.functions.items():
                 if generators:
                     seeds[(rel, name)] = set(generators)
                 targets = []
-                for callee in callees:
+                for marked in callees:
+                    callee = marked.removesuffix(UNSET_SEED)
+                    unset = callee != marked
                     if "." not in callee and callee in facts.functions:
-                        targets.append((rel, callee))
+                        targets.append(((rel, callee), unset))
                     else:
                         found = self.resolve_symbol(rel, facts.bindings.get(callee, callee))
                         if found is not None and found[1] is not None:
-                            targets.append((found[0], found[1]))
+                            targets.append(((found[0], found[1]), unset))
                 if targets:
                     calls[(rel, name)] = targets
         for _ in range(_MAX_HOPS):
             changed = False
             for key, targets in calls.items():
-                for target in targets:
-                    # A fallback names the target's own parameter: it does not carry over to callers.
-                    extra = {g for g in seeds.get(target, ()) if not g.startswith(FALLBACK)}
+                for target, unset in targets:
+                    found = seeds.get(target, set())
+                    # A fallback names the target's own parameter: it does not carry over to callers,
+                    # except that a caller passing it an unset seed seeds only conditionally.
+                    extra = {g for g in found if not g.startswith(FALLBACK)}
+                    if unset and any(g.startswith(FALLBACK) for g in found):
+                        extra = {g if g.startswith(CONDITIONAL) else CONDITIONAL + g for g in extra}
                     if extra and not extra <= seeds.get(key, set()):
                         seeds.setdefault(key, set()).update(extra)
                         changed = True

@@ -379,7 +379,7 @@ class ProjectLinter:
         for (code, row), items in sorted(groups.items()):
             if line_suppresses(lines[row - 1] if 0 < row <= len(lines) else "", code):
                 continue
-            message = _message(code, items, index)
+            message = _message(code, items, index, conditional="MLR113" in own)
             cell, shown_row = locate(row)
             rule = self.linter.rules[code]
             found.append(Finding(
@@ -446,7 +446,7 @@ def _where(target: str, finding: Finding | None, layer: tuple[int, int, str] | N
     return target
 
 
-def _message(code: str, items: list[tuple[str, Finding | None, str]], index: ProjectIndex) -> str:
+def _message(code: str, items: list[tuple[str, Finding | None, str]], index: ProjectIndex, conditional: bool) -> str:
     target, finding, via = items[0]
     modules = sorted({t for t, _, _ in items})
     more = f" (and {len(items) - 1} more in {len(modules)} module{'s' if len(modules) > 1 else ''})" if len(items) > 1 else ""
@@ -461,7 +461,8 @@ def _message(code: str, items: list[tuple[str, Finding | None, str]], index: Pro
     what, seeder = _DRAWS[generator]
     return (
         f"`{via}`, imported here, draws from {what} ({_where(target, finding, None)}{more}) "
-        f"and this entry point never seeds it ({seeder})"
+        + ("and this entry point seeds it only when a seed is given (none is by default)" if conditional
+           else f"and this entry point never seeds it ({seeder})")
     )
 
 

@@ -128,6 +128,8 @@ class SeedCall:
     # The caller's value a project helper replaces by a random seed when it is None
     # (``training.set_seed(seed=cfg.seed)``), when that makes this seed conditional.
     fallback: ast.expr | None = None
+    # A project helper that seeds these generators only behind its own seed check.
+    inherited: bool = False
 
     @property
     def effective(self) -> bool:
@@ -322,6 +324,11 @@ _IF_PARAMETER = "cudnn?"
 # A project helper that draws a random seed when its parameter is None
 # (``fallback?seed@0``: the parameter and its position): the project index writes these.
 FALLBACK = "fallback?"
+# A generator a project helper seeds only behind a seed check of its own (``conditional?torch``).
+CONDITIONAL = "conditional?"
+# A call that passes a seed that is None unless one is configured (``cfg.seed`` with no default
+# here, ``None if seed < 0 else seed``): the index marks the callee ``name?unset``.
+UNSET_SEED = "?unset"
 
 
 def _fallback_argument(call: ast.Call, generators: frozenset[str]) -> tuple[frozenset[str], ast.expr | None, bool]:
@@ -373,6 +380,7 @@ def seed_state(ctx: ModuleContext) -> SeedState:
     direct: list[tuple[Site, str, frozenset[str]]] = []
     drawn: set[int] = set()
     fallbacks: dict[int, ast.expr] = {}
+    inherited: set[int] = set()  # indexes into ``direct``
     trainers = {id(site.node) for site in calls_of(ctx, HF_TRAINERS)}
     lightning = ctx.imports_any(*_LIGHTNING_MODULES)
     for site in ctx.calls:
@@ -401,6 +409,13 @@ def seed_state(ctx: ModuleContext) -> SeedState:
             and call.func.attr == "seed_everything" and ctx.qualname(call.func) is None
         ):
             name, generators = _FABRIC_SEED, _LIGHTNING
+        if generators is not None and any(g.startswith(CONDITIONAL) for g in generators):
+            plain = frozenset(g for g in generators if not g.startswith(CONDITIONAL))
+            behind = frozenset(g[len(CONDITIONAL):] for g in generators if g.startswith(CONDITIONAL)) - plain
+            generators = plain
+            if behind and name is not None:
+                inherited.add(len(direct))
+                direct.append((site, name, behind))
         if generators is not None and name is not None:
             direct.append((site, name, generators))
 
@@ -421,7 +436,7 @@ def seed_state(ctx: ModuleContext) -> SeedState:
             branches.setdefault(id(found[0]), [set(), set()])[found[1]] |= generators
 
     calls: list[SeedCall] = []
-    for (site, name, generators), entropy in zip(direct, entropies):
+    for index, ((site, name, generators), entropy) in enumerate(zip(direct, entropies)):
         guards: tuple[Site, ...] = ()
         found = _guard(site)
         if found is not None and _guarded(site):
@@ -434,13 +449,19 @@ def seed_state(ctx: ModuleContext) -> SeedState:
             if callers and all(_guarded(c) for c in callers):
                 guards = tuple(callers)
         fallback = fallbacks.get(id(site.node))
+        argument = _seed_argument(site.node)  # type: ignore[arg-type]
+        if fallback is None and isinstance(argument, ast.IfExp):
+            fallback = argument  # ``seed_all_rng(None if seed < 0 else seed)``: None, so entropy, unless configured
         if not guards and fallback is not None and _unset_by_default(ctx, fallback, site.function):
             guards = (site,)
         else:
             fallback = None
+        if not guards and index in inherited and not _param_has_default(site.function):
+            guards = (site,)
         conditional = bool(guards) and not has_default
         calls.append(SeedCall(
             site, name, generators, conditional, entropy, guards if conditional else (), fallback if conditional else None,
+            inherited=conditional and index in inherited,
         ))
     state = SeedState(tuple(calls))
     ctx.memo["seed_state"] = state
@@ -533,10 +554,22 @@ def flag_off_by_default(ctx: ModuleContext, expr: ast.AST, function: ast.Functio
 def _unset_by_default(ctx: ModuleContext, value: ast.expr, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> bool:
     """``cfg.seed``, ``args.seed``, ``config.get("seed")`` with no default this file shows: a
     seed read from a config or option that may be left unset. A plain name or a literal counts as given."""
+    if isinstance(value, ast.IfExp) and _mentions_seed(value.test) and (is_none(value.body) or is_none(value.orelse)):
+        # ``None if seed < 0 else seed + rank`` (detectron2): None unless a seed is configured.
+        return not _seed_has_default(ctx) and not _param_has_default(function)
     if isinstance(value, (ast.Name, ast.Constant)):
         return False
     name = _flag_name(value)
     return name is not None and "seed" in name.lower() and flag_off_by_default(ctx, value, function)
+
+
+def passes_unset_seed(ctx: ModuleContext, call: ast.Call, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> bool:
+    """Does ``call`` pass, as its seed (first argument, or a ``*seed*`` keyword), a value that is
+    None unless a seed is configured?"""
+    values = [kw.value for kw in call.keywords if kw.arg and "seed" in kw.arg.lower()]
+    if call.args and not isinstance(call.args[0], ast.Starred):
+        values.append(call.args[0])
+    return any(_unset_by_default(ctx, value, function) for value in values)
 
 
 def _test_off_by_default(ctx: ModuleContext, test: ast.expr, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> bool:

@@ -735,6 +735,12 @@ def conditional_seed(ctx: ModuleContext) -> Iterator[Hit]:
                     "the seed has no default here, so a run that is given no seed is unseeded; give the seed a default value"
                 )
                 continue
+            if call.inherited:
+                yield node, (
+                    f"`{_spelling(node)}(...)` seeds only behind a seed check of its own, and the seed has no "  # type: ignore[arg-type]
+                    "default here, so a run that is given no seed is unseeded; give the seed a default value"
+                )
+                continue
             test = guard_test(guard)
             condition = f"`if {ast.unparse(test)}:`" if test is not None else "a seed check"
             yield node, (
