@@ -52,6 +52,7 @@ KEY_HELP: dict[str, dict[str, str]] = {
         "extend-per-file-ignores": "Glob to codes, added to `per-file-ignores`.",
         "tracking-uri": "The MLflow tracking store, below `--tracking-uri` and `$MLFLOW_TRACKING_URI`.",
         "max-file-size-kb": "Larger files are reported unread (MLR002).",
+        "repos": "Repository URL as runs record it (any spelling) to the path of its clone, relative to this file: `audit`, `report` and `reproduce` check and re-execute each run from it; `--repo` adds to and overrides it.",
     },
     "audit": {
         "required-tags": "Tags every run must have a value for (MLR701).",
@@ -217,6 +218,7 @@ def _default(section: str, key: str, objects: Mapping[str, Any]) -> str:
         ("", "extend-per-file-ignores"): _code({}),
         ("", "tracking-uri"): f"`$MLFLOW_TRACKING_URI`, else {_code(DEFAULT_TRACKING_URI)}",
         ("", "max-file-size-kb"): _code(settings.max_file_bytes // 1024),
+        ("", "repos"): _code({}),
         ("reproduce", "command"): "none: the run's `MLproject` entry point or its recorded command",
         ("reproduce", "tolerances"): f"{_code({})}: every metric within rtol {Tolerance().rtol:g}, atol {Tolerance().atol:g}",
         ("promote", "must-beat"): _code([str(t) for t in objects["promote"].must_beat]),

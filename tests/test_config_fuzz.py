@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mlrepro.config import ConfigError, resolve_settings
+from mlrepro.config import ConfigError, repo_paths, resolve_settings
 from mlrepro.config_schema import SCHEMA
 
 
@@ -59,6 +59,7 @@ def read_everything(directory: Path) -> None:
     load_promote_policy(resolved)
     load_settings(directory)
     configured_tolerances(resolved.section("reproduce").get("tolerances", {}))
+    repo_paths(resolved)
     assert resolved.max_file_bytes > 0
 
 
@@ -71,6 +72,7 @@ def read_everything(directory: Path) -> None:
 @example('[tool.mlrepro]\naudit = { "\\n0" = 1 }\n')
 @example('[tool.mlrepro]\npromote = { "\\n0" = 1 }\n')
 @example("[tool.mlrepro]\ncapture = { max-diff-tags = 99999999999999999999 }\n")
+@example('[tool.mlrepro.repos]\n"https://[h/o/r" = "a\\u0000b"\n')
 def test_any_pyproject_gives_settings_or_a_config_error(document: str) -> None:
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlrepro.config import CliOverrides, Settings, resolve_settings
+from mlrepro.config import CliOverrides, Settings, repo_paths, resolve_settings
 from mlrepro.findings import Finding
 from mlrepro.formatters import Report
 
@@ -93,9 +93,10 @@ def audit_report(
     at the default location, the W&B runs alone. They are read in full even when
     ``incremental``; ``reproduce`` re-executes them W&B offline into a fresh directory.
 
-    ``other_repos``: more repositories whose runs the store holds (``--repo`` again): each run is
-    checked against, and re-executed from, the one among ``repo`` and these that its recorded
-    remote names.
+    ``other_repos``: more repositories whose runs the store holds (``--repo`` again), on top of
+    the clones ``[tool.mlrepro.repos]`` maps repository URLs to (``other_repos`` win for the URLs
+    they serve): each run is checked against, and re-executed from, the one its recorded repo
+    URL names. Runs of a repository none of them is are not checked against any (``Report.notes``).
 
     ``details``: filled with what the audit saw besides findings (the runs, the model
     versions, the reproductions, the redacted store URI, the repository's HEAD), for the
@@ -110,7 +111,8 @@ def audit_report(
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
     sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs, writable=reproduce)
-    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir), other_repos=open_repos(other_repos))
+    others, own_urls = open_repos(sources.context.repo, other_repos, repo_paths(settings), settings.config_path)
+    auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir), other_repos=others, own_urls=own_urls)
     started = datetime.now(timezone.utc)
     previous = load_state(sources.store.uri) if incremental and sources.store is not None else None
     runs = sources.runs(
@@ -119,8 +121,8 @@ def audit_report(
     )
     versions = sources.model_versions()
     if reproduce:
-        if sources.context.repo is None:
-            raise ValueError("--reproduce needs the runs' git repository: run inside it or pass --repo")
+        if sources.context.repo is None and not others:
+            raise ValueError("--reproduce needs the runs' git repository: run inside it, pass --repo, or map it in [tool.mlrepro.repos]")
         runs = list(runs)  # looked at again after the reproductions
     if details is not None:
         runs = list(runs)
@@ -133,6 +135,7 @@ def audit_report(
         save_state(sources.store.uri, started)
     if details is not None:
         _fill_details(details, sources, runs, versions)
+        details.not_checked = sum(len(ids) for ids in result.foreign.values())
     return Report(
         findings=findings,
         rules=tuple(auditor.rules[code] for code in sorted(auditor.enabled)),
@@ -140,11 +143,19 @@ def audit_report(
         command="audit",
         root=sources.context.repo.root if sources.context.repo else cwd.resolve(),
         fail_on=policy.fail_on,
-        notes=tuple(
-            f"{len(ids)} run{'s' if len(ids) != 1 else ''} of {redact(url)} not checked against this repository "
-            f"({sources.context.repo.root if sources.context.repo else cwd}): audit from that repository, or pass it with --repo"
-            for url, ids in sorted(result.foreign.items())
-        ),
+        notes=tuple(_not_checked(redact(url), len(ids), auditor.roots) for url, ids in sorted(result.foreign.items())),
+    )
+
+
+def _not_checked(url: str, count: int, roots: Sequence[Path]) -> str:
+    """The info line for the runs of a repository that no audited one is."""
+    if len(roots) == 1:
+        against = f"this repository ({roots[0]})"
+    else:
+        against = f"these repositories ({', '.join(map(str, roots))})" if roots else "any repository"
+    return (
+        f"{count} run{'s' if count != 1 else ''} of {url} not checked against {against}: audit from that repository, "
+        "pass it with --repo, or map its URL to a clone in [tool.mlrepro.repos]"
     )
 
 
@@ -165,34 +176,39 @@ def _add_reproductions(
     rules already spoke in the first pass), then judge the registry again: a served model whose
     run did not come back fails MLR801 even if nothing else was wrong with the run."""
     from mlrepro.findings import sort_findings
-    from mlrepro.reproduce.bulk import candidates, reproduce_many
+    from mlrepro.reproduce.bulk import NotStarted, candidates, reproduce_many
     from mlrepro.reproduce.trust import Trust
 
     trust = trust or Trust()
-    assert sources.context.repo is not None
     by_id = {run.run_id: run for run in runs}
     chosen = candidates(
         [f for f in findings if not (f.run and f.run.run_id in foreign)], [v for v in versions if v.run_id not in foreign],
         by_id, sources.get_run, limit,
     )
-    # Each run is re-executed through its own tracker: MLflow runs into the store, W&B runs
-    # offline into a fresh directory (the W&B target reads the originals from the audited dirs).
-    wandb_ids = [run_id for run_id in chosen if run_id in by_id and by_id[run_id].source == "wandb"]
-    mlflow_ids = [run_id for run_id in chosen if run_id not in wandb_ids]
-    root = sources.context.repo.root
-    outcomes: dict[str, Any] = {}
-    if sources.store is not None and mlflow_ids:
-        # Each run from its own repository (``--repo`` given several times).
-        by_root: dict[Path, list[str]] = {}
-        for run_id in mlflow_ids:
-            run = by_id.get(run_id) or sources.get_run(run_id)
-            by_root.setdefault((auditor.repo_root_for(run) if run is not None else None) or root, []).append(run_id)
-        for repo_root, ids in by_root.items():
-            outcomes.update(reproduce_many(sources.store, ids, repo_root, jobs, timeout, trust))
-    if wandb_ids and sources.wandb is not None:
+    # Each run through its own tracker (MLflow runs into the store, W&B runs offline into a
+    # fresh directory, reading the originals from the audited dirs), from its own repository
+    # (``--repo`` given several times, ``[tool.mlrepro.repos]``).
+    root = sources.context.repo.root if sources.context.repo is not None else None
+    groups: dict[tuple[str, Path | None], list[str]] = {}
+    for run_id in chosen:
+        run = by_id.get(run_id) or sources.get_run(run_id)
+        tracker = "wandb" if run is not None and run.source == "wandb" else "mlflow"
+        groups.setdefault((tracker, (auditor.repo_root_for(run) if run is not None else None) or root), []).append(run_id)
+    targets: dict[str, Any] = {"mlflow": sources.store, "wandb": None}
+    if sources.wandb is not None and any(tracker == "wandb" for tracker, _ in groups):
         from mlrepro.reproduce.wandb_target import WandbTarget
 
-        outcomes.update(reproduce_many(WandbTarget(sources.wandb), wandb_ids, root, jobs, timeout, trust))
+        targets["wandb"] = WandbTarget(sources.wandb)  # one: its reproductions share an output directory
+    outcomes: dict[str, Any] = {}
+    for (tracker, repo_root), ids in groups.items():
+        target = targets[tracker]
+        if target is None:
+            continue
+        if repo_root is None:
+            reason = "no git repository to re-execute it from: its repository URL is not recorded (run inside its repository or pass --repo)"
+            outcomes.update({run_id: NotStarted(run_id, reason) for run_id in ids})
+            continue
+        outcomes.update(reproduce_many(target, ids, repo_root, jobs, timeout, trust))
     sources.context.reproductions = outcomes
     extra = []
     for run_id in chosen:
@@ -205,6 +221,38 @@ def _add_reproductions(
 
     kept = [f for f in findings if f.code not in auditor.model_codes]
     return sort_findings([*kept, *extra, *auditor.audit_models(versions, fetch)])
+
+
+def reproduce_root(cwd: Path, settings: Settings, repo: Path | None, recorded: Callable[[], RunRecord | None]) -> Path:
+    """The repository ``mlrepro reproduce`` re-executes a run from: ``repo`` when given; else
+    the one around ``cwd``, unless the run's recorded repository URL (``recorded()`` reads the
+    run, only when there is a mapping) is not one of its remotes and ``[tool.mlrepro.repos]``
+    maps it to a clone elsewhere. Raises ReproduceError when there is none."""
+    from mlrepro.reproduce.engine import ReproduceError
+    from mlrepro.run_commit import recorded_repo_url, repo_key
+    from mlrepro.sources.git_repo import GitRepo, find_work_tree
+
+    if repo is not None:
+        if not (repo.resolve() / ".git").exists():
+            raise ReproduceError(f"{repo}: not a git repository (pass --repo)")
+        return repo.resolve()
+    current = find_work_tree(cwd)
+    mapping = repo_paths(settings)
+    run = recorded() if mapping else None
+    url = recorded_repo_url(run.tags) if run is not None else None
+    if url is not None:
+        key = repo_key(url)
+        mapped = next(((written, path) for written, path in mapping if repo_key(written) == key), None)
+        if mapped is not None and (current is None or key not in {repo_key(u) for u in GitRepo.open(current).remote_urls()}):
+            written, path = mapped
+            if not (path / ".git").exists():
+                from mlrepro.config_schema import show_key
+
+                raise ReproduceError(f"{settings.config_path}: [tool.mlrepro.repos] {show_key(written)} = {path}: not a git repository")
+            return path
+    if current is None:
+        raise ReproduceError(f"{cwd}: not a git repository (pass --repo, or map the run's repository URL in [tool.mlrepro.repos])")
+    return current
 
 
 def promote(
@@ -291,13 +339,14 @@ def nightly_report(
     timeout: float = 3600.0,
     trust: Trust | None = None,
     artifacts: bool = True,
+    other_repos: Sequence[Path] = (),
 ) -> NightlyReport:
     """The nightly job: audit (and with ``reproduce``, re-execute the audit's candidates), save
     the night's result as JSON in ``history`` (one file per date; the same night again replaces
     its file), and write one self-contained HTML page to ``output`` with trends over the nights
     in ``history``; ``json_path`` and ``junit_path`` get the audit in those formats too.
     ``jobs``, ``timeout`` and ``trust`` as for ``audit_report``'s reproductions; ``artifacts``
-    as for ``audit_report``."""
+    and ``other_repos`` as for ``audit_report``."""
     from mlrepro.formatters import render
     from mlrepro.formatters.html_format import render_page, require_jinja2
     from mlrepro.nightly.history import read_history, save_night
@@ -308,7 +357,7 @@ def nightly_report(
     details = AuditDetails()
     report = audit_report(
         cwd, tracking_uri, repo=repo, artifacts=artifacts, config=config, reproduce=reproduce, max_reproductions=max_reproductions,
-        jobs=jobs, timeout=timeout, details=details, trust=trust,
+        jobs=jobs, timeout=timeout, details=details, trust=trust, other_repos=other_repos,
     )
     moment = now or datetime.now(timezone.utc)
     settings = resolve_settings(cwd, config)

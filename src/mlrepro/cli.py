@@ -231,6 +231,9 @@ def audit(
         if progress is not None:
             click.echo("", err=True)
         _emit(render(output_format, report), output)
+        if output_format == "json":  # ruff's plain array has no room for the notes
+            for note in report.notes:
+                _error(f"mlrepro: info: {note}")
         return _exit_for(report, fail_on)
 
     sys.exit(_guard(_stoppable(run) if reproduce else run, verbose))
@@ -274,7 +277,7 @@ def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str
 @cli.command()
 @click.argument("run_id")
 @click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default as for audit).")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the run's code (default: the one around the current directory).")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the run's code (default: the one around the current directory, or the clone [tool.mlrepro.repos] maps the run's repository URL to).")
 @click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="Seconds before the whole process group is killed.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, help="Re-run N times and report each metric's spread.")
 @click.option("--rtol", type=FiniteFloat(min=0), default=1e-9, show_default=True)
@@ -300,8 +303,8 @@ def reproduce(
 
         from mlrepro.config import resolve_settings
         from mlrepro.reproduce.compare import Tolerance
-        from mlrepro.reproduce.engine import ReproduceError, reproduce_run, result_json, result_text
-        from mlrepro.sources.git_repo import find_work_tree
+        from mlrepro.api import reproduce_root
+        from mlrepro.reproduce.engine import reproduce_run, result_json, result_text
         from mlrepro.sources.mlflow_store import MlflowStore, resolve_tracking_uri
 
         settings = resolve_settings(Path.cwd())
@@ -322,9 +325,7 @@ def reproduce(
         else:
             configured = settings.table.get("tracking-uri")
             target = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None), writable=True)
-        root = repo.resolve() if repo else find_work_tree(Path.cwd())
-        if root is None or not (root / ".git").exists():
-            raise ReproduceError(f"{repo or Path.cwd()}: not a git repository (pass --repo)")
+        root = reproduce_root(Path.cwd(), settings, repo, lambda: target.get_run(wanted))
         trust = _trust(allow_command, apply_diff)
         result = reproduce_run(target, wanted, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history, trust, env_manager)
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
@@ -394,7 +395,7 @@ def promote(
 
 @cli.command()
 @click.option("--tracking-uri", metavar="URI", help="MLflow tracking URI (default as for audit).")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The git repository of the runs' code (default: the one around the current directory).")
+@click.option("--repo", "repos", multiple=True, type=click.Path(file_okay=False, path_type=Path), help="The git repository of the runs' code (default: the one around the current directory); repeatable, as for audit.")
 @click.option("--reproduce", is_flag=True, help="Re-execute served models' runs and runs with error findings (writes new runs to the store).")
 @click.option("--max-reproductions", type=click.IntRange(min=0), metavar="N", help="With --reproduce: re-execute at most N runs.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="With --reproduce: reproductions running at once.")
@@ -410,7 +411,7 @@ def promote(
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def report(
-    tracking_uri: str | None, repo: Path | None, reproduce: bool, max_reproductions: int | None, jobs: int, timeout: float,
+    tracking_uri: str | None, repos: Sequence[Path], reproduce: bool, max_reproductions: int | None, jobs: int, timeout: float,
     history: Path | None, artifacts: bool, output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
     config_file: Path | None, verbose: bool, allow_command: bool = False, apply_diff: bool = False,
 ) -> None:
@@ -423,8 +424,8 @@ def report(
         if max_reproductions is not None and not reproduce:
             raise UsageFailure("--max-reproductions needs --reproduce")
         result = nightly_report(
-            Path.cwd(), output, tracking_uri, repo, history, reproduce, max_reproductions, json_path, junit_path, config_file,
-            jobs=jobs, timeout=timeout, trust=_trust(allow_command, apply_diff, reproduce), artifacts=artifacts,
+            Path.cwd(), output, tracking_uri, repos[0] if repos else None, history, reproduce, max_reproductions, json_path, junit_path, config_file,
+            jobs=jobs, timeout=timeout, trust=_trust(allow_command, apply_diff, reproduce), artifacts=artifacts, other_repos=repos[1:],
         )
         for skipped in result.skipped_history:
             click.echo(f"mlrepro: warning: history: skipped {skipped}", err=True)

@@ -38,7 +38,7 @@ LINT_KEYS = {
 }
 # Sub-tables owned by the other commands; each reads its own.
 SECTIONS = {"audit", "reproduce", "report", "promote", "capture"}
-OTHER_KEYS = {"tracking-uri"}
+OTHER_KEYS = {"tracking-uri", "repos"}
 
 
 class ConfigError(Exception):
@@ -186,6 +186,16 @@ def resolve_settings(
         table=table,
         max_file_bytes=int(table.get("max-file-size-kb", DEFAULT_MAX_FILE_SIZE_KB) * 1024),
     )
+
+
+def repo_paths(settings: Settings) -> tuple[tuple[str, Path], ...]:
+    """``[tool.mlrepro.repos]``: (repository URL as written, local path of its clone), a relative
+    path taken from the configuration file's directory (validated when the file was read)."""
+    table = settings.table.get("repos", {})
+    if not isinstance(table, Mapping):
+        return ()
+    base = settings.config_path.parent if settings.config_path is not None else settings.root
+    return tuple((url, (base / path).resolve()) for url, path in table.items())
 
 
 def split_codes(values: Iterable[str]) -> tuple[str, ...]:

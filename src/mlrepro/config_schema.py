@@ -95,6 +95,27 @@ def _tolerances(value: Any) -> str | None:
     return None
 
 
+def _repos(value: Any) -> str | None:
+    """``[tool.mlrepro.repos]``: a repository URL as runs record it -> the local path of a clone."""
+    from mlrepro.run_commit import repo_key
+
+    wanted = 'a table of repository URL = "local path" (e.g. "git@github.com:org/churn.git" = "../churn")'
+    if not isinstance(value, Mapping):
+        return wanted
+    seen: dict[str, tuple[str, str]] = {}  # repo_key -> (URL as written, path)
+    for url, path in value.items():
+        key = repo_key(url)
+        # A host and a path at least: "churn" or "https://github.com" names no repository.
+        if "\0" in url or "/" not in key.removeprefix("file:"):
+            return f"{wanted}; not the URL {show_key(url)}"
+        if not isinstance(path, str) or not path.strip() or "\0" in path:
+            return f"{wanted}; not {show_key(url)} = {_show(path)}"
+        if key in seen and seen[key][1] != path:
+            return f"{wanted}; {show_key(seen[key][0])} and {show_key(url)} name the same repository"
+        seen[key] = (url, path)
+    return None
+
+
 # Section ("" is [tool.mlrepro] itself) -> key -> check. A key absent here is not type-checked.
 SCHEMA: dict[str, dict[str, Check]] = {
     "": {
@@ -108,6 +129,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "extend-per-file-ignores": _per_file_ignores,
         "tracking-uri": _text,
         "max-file-size-kb": _whole(1, maximum=2**30),  # up to a terabyte
+        "repos": _repos,
     },
     "audit": {
         "required-tags": _strings,

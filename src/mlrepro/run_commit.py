@@ -60,8 +60,11 @@ def repo_key(url: str) -> str:
     if text.startswith("file://"):
         return "file:" + os.path.normpath(unquote(text[len("file://"):]))
     if _URL.match(text):
-        parts = urlsplit(text)
-        text = f"{parts.hostname or ''}/{parts.path.lstrip('/')}"
+        try:
+            parts = urlsplit(text)
+            text = f"{parts.hostname or ''}/{parts.path.lstrip('/')}"
+        except ValueError:  # "https://[oops/x": a tag value or a config key, not to end the audit
+            pass
     elif os.path.isabs(text):
         return "file:" + os.path.normpath(text)
     elif match := _SCP_URL.fullmatch(text):

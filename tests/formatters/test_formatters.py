@@ -332,3 +332,36 @@ def test_junit_is_deterministic(tmp_path: Path) -> None:
     report = full_report(tmp_path)
     shuffled = Report(findings=list(reversed(report.findings)), checked=tuple(reversed(report.checked)), root=tmp_path)
     assert render("junit", report) == render("junit", shuffled)
+
+
+# --- notes: what an audit did not check (runs of another repository) --------------------------------
+
+NOTE = "2 runs of https://example.com/a<b>/repo.git not checked against this repository (/srv/x): 100% theirs"
+
+
+def noted_report(tmp_path: Path) -> Report:
+    return Report(findings=[run_finding()], command="audit", checked=("run 3f2a9c",), root=tmp_path, notes=(NOTE,))
+
+
+def test_sarif_notes_are_tool_execution_notifications(sarif_validator: jsonschema.Draft4Validator, tmp_path: Path) -> None:
+    log = sarif(noted_report(tmp_path), sarif_validator)
+    [invocation] = log["runs"][0]["invocations"]
+    assert invocation == {"executionSuccessful": True, "toolExecutionNotifications": [{"level": "note", "message": {"text": NOTE}}]}
+    assert len(log["runs"][0]["results"]) == 1  # a note is no result
+    invocation["toolExecutionNotifications"][0]["level"] = "info"  # the guard: SARIF has no such level
+    assert len(list(sarif_validator.iter_errors(log))) == 1
+    assert "toolExecutionNotifications" not in sarif(Report(findings=[], root=tmp_path), sarif_validator)["runs"][0]["invocations"][0]
+
+
+def test_github_notes_are_notices_without_a_file(tmp_path: Path) -> None:
+    *_, notice = render("github", noted_report(tmp_path)).splitlines()
+    assert notice == "::notice ::" + NOTE.replace("%", "%25")
+
+
+def test_junit_notes_are_the_suites_system_out(tmp_path: Path) -> None:
+    suite = ET.fromstring(render("junit", noted_report(tmp_path))).find("testsuite")
+    assert suite is not None and suite.get("tests") == "1"
+    system_out = suite.find("system-out")
+    assert system_out is not None and system_out.text == f"info: {NOTE}\n"
+    assert ET.fromstring(render("junit", full_report(tmp_path))).find("testsuite/system-out") is None
+

@@ -44,6 +44,17 @@ class DataVersions(Protocol):
         """DVC output path (relative to the repository root) -> md5, as the commit records them."""
 
 
+@dataclass(frozen=True)
+class OtherRepository:
+    """A repository besides the audited one whose runs the store holds (``--repo`` again, or
+    ``[tool.mlrepro.repos]``): a run whose recorded repo URL is one of its remotes, or one of
+    ``urls``, is checked against it."""
+
+    repo: CodeRepository
+    data: DataVersions | None = None
+    urls: tuple[str, ...] = ()  # mapped to it by the configuration, whatever its remotes say
+
+
 @dataclass
 class AuditContext:
     policy: AuditPolicy

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mlrepro import tags as tag_names
 from mlrepro.audit.checks import MODEL, RUN, RUNS
-from mlrepro.audit.context import AuditContext, CodeRepository
+from mlrepro.audit.context import AuditContext, OtherRepository
 from mlrepro.config import Settings
 from mlrepro.findings import Finding, RunRef, Severity, sort_findings
 from mlrepro.records import ModelVersionRecord, RunRecord
@@ -79,16 +79,22 @@ def run_ref(run: RunRecord, ctx: AuditContext | None = None) -> RunRef:
     )
 
 
+# What a run is matched to: the audited repository, another one, or none audited (foreign).
+_OWN = "own"
+
+
 class Auditor:
     def __init__(
         self, settings: Settings, ctx: AuditContext, extra_rules: Sequence[tuple[Rule, Callable[..., object]]] = (),
-        other_repos: Sequence[tuple[CodeRepository, object]] = (),
+        other_repos: Sequence[OtherRepository] = (), own_urls: Sequence[str] = (),
     ) -> None:
-        """``other_repos``: more repositories (with their DVC readers) whose runs the store holds;
-        a run whose recorded remote is one of theirs is checked against that one."""
+        """``other_repos``: more repositories whose runs the store holds; a run whose recorded
+        repo URL names one of them is checked against that one. ``own_urls``: repo URLs the
+        configuration maps to the audited repository itself, besides its remotes."""
         self.ctx = ctx
-        self._own_keys: frozenset[str] | None = None  # the audited repository's remotes, as repo_key spells them
-        self._others = [(frozenset(repo_key(u) for u in repo.remote_urls()), repo, data) for repo, data in other_repos]
+        self._own_urls = frozenset(repo_key(u) for u in own_urls)
+        self._own_keys: frozenset[str] | None = None  # the audited repository's remotes and own_urls, as repo_key spells them
+        self._others = [(frozenset(repo_key(u) for u in (*other.repo.remote_urls(), *other.urls)), other) for other in other_repos]
         rules = {rule.code: rule for rule in rules_for("run")}
         checks = {code: bind(rule) for code, rule in rules.items()}
         for rule, check in extra_rules:  # team rules from `rules-dir`
@@ -111,43 +117,55 @@ class Auditor:
     def _finding(self, rule: Rule, message: str, ref: RunRef) -> Finding:
         return Finding(code=rule.code, name=rule.name, message=message, severity=rule.severity, fix=rule.fix, url=rule.url, run=ref)
 
-    def _other_repo(self, run: RunRecord) -> tuple[CodeRepository, object] | None:
-        """The ``other_repos`` entry whose remotes the run's recorded repo URL names."""
-        url = recorded_repo_url(run.tags)
-        if url is None or self._own(run):
-            return None
-        key = repo_key(url)
-        return next(((repo, data) for keys, repo, data in self._others if key in keys), None)
-
-    def _own(self, run: RunRecord) -> bool:
-        """The audited repository's run, or nothing to tell by (no URL recorded, no remote)."""
-        repo = self.ctx.repo
-        url = recorded_repo_url(run.tags)
-        if repo is None or url is None:
-            return True
+    def _own_remote_keys(self) -> frozenset[str]:
         if self._own_keys is None:
-            self._own_keys = frozenset(repo_key(u) for u in repo.remote_urls())
-        return not self._own_keys or repo_key(url) in self._own_keys
+            repo = self.ctx.repo
+            self._own_keys = frozenset(repo_key(u) for u in repo.remote_urls()) | self._own_urls if repo is not None else frozenset()
+        return self._own_keys
+
+    def _match(self, run: RunRecord) -> OtherRepository | str | None:
+        """``_OWN``, the other repository the run's recorded repo URL names, or None: a
+        repository not audited. A run that records no URL is the audited repository's, and so
+        is every run when that one has no remote and nothing else is audited to tell them apart."""
+        url = recorded_repo_url(run.tags)
+        if url is None:
+            return _OWN
+        key = repo_key(url)
+        if self.ctx.repo is not None and key in self._own_remote_keys():
+            return _OWN
+        other = next((other for keys, other in self._others if key in keys), None)
+        if other is not None:
+            return other
+        if self.ctx.repo is None:
+            # Outside any repository the checks that need one stay quiet, unless other
+            # repositories are audited: then this run's is simply not among them.
+            return None if self._others else _OWN
+        return _OWN if not self._own_remote_keys() else None
 
     def foreign_url(self, run: RunRecord) -> str | None:
-        """The recorded repo URL when it names a repository that is not audited (not ``--repo``)."""
-        if self._own(run) or self._other_repo(run) is not None:
-            return None
-        return recorded_repo_url(run.tags)
+        """The recorded repo URL when it names a repository that is not audited (neither
+        ``--repo`` nor ``[tool.mlrepro.repos]``)."""
+        return recorded_repo_url(run.tags) if self._match(run) is None else None
 
     def repo_root_for(self, run: RunRecord) -> Path | None:
         """Where the run's code is re-executed from: its own repository's root."""
         repo = self._ctx_for(run).repo
         return repo.root if repo is not None else None
 
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """Every repository audited, the audited one first."""
+        own = (self.ctx.repo.root,) if self.ctx.repo is not None else ()
+        return own + tuple(other.repo.root for _, other in self._others)
+
     def _ctx_for(self, run: RunRecord) -> AuditContext:
         # A run of a repository not audited is checked as if no repository were known: its
         # commit cannot be in this one, and saying so (MLR502) would blame the wrong repository.
-        if self._own(run):
+        match = self._match(run)
+        if match == _OWN:
             return self.ctx
-        other = self._other_repo(run)
-        if other is not None:
-            return dataclasses.replace(self.ctx, repo=other[0], data=other[1])  # type: ignore[arg-type]
+        if isinstance(match, OtherRepository):
+            return dataclasses.replace(self.ctx, repo=match.repo, data=match.data)
         return dataclasses.replace(self.ctx, repo=None, data=None)
 
     def audit_run(self, run: RunRecord) -> list[Finding]:

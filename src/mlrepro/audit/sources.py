@@ -11,11 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlrepro.audit.context import AuditContext
+from mlrepro.audit.context import AuditContext, CodeRepository, OtherRepository
 from mlrepro.audit.policy import AuditPolicy
 from mlrepro.config import Settings
 from mlrepro.records import ModelVersionRecord, RunRecord
-from mlrepro.sources.git_repo import GitRepo, LazyGitRepo, find_work_tree
+from mlrepro.sources.git_repo import GitRepo, GitRepoError, LazyGitRepo, find_work_tree
 from mlrepro.sources.mlflow_store import DEFAULT_TRACKING_URI, MlflowStore, resolve_tracking_uri
 
 if TYPE_CHECKING:
@@ -135,10 +135,44 @@ def data_versions(repo: GitRepo | LazyGitRepo | None) -> Any:
     return DvcRepo(repo)
 
 
-def open_repos(paths: Sequence[Path]) -> list[tuple[GitRepo, Any]]:
-    """More ``--repo`` repositories, each with its DVC reader; each path must be one."""
-    repos = [GitRepo.open(path, search_parent_directories=False) for path in paths]
-    return [(repo, data_versions(repo)) for repo in repos]
+def open_repos(
+    own: CodeRepository | None, paths: Sequence[Path], mapping: Sequence[tuple[str, Path]] = (), config_path: Path | None = None
+) -> tuple[list[OtherRepository], tuple[str, ...]]:
+    """The repositories audited besides ``own``: each ``--repo`` after the first (``paths``; each
+    must be one), then the clones ``[tool.mlrepro.repos]`` maps URLs to (``mapping``, read from
+    ``config_path``). The command line wins: an entry whose URL is a remote of ``own`` or of a
+    ``--repo`` is not used. Returns them with the configured URLs that map to ``own`` itself."""
+    from mlrepro.config import ConfigError
+    from mlrepro.config_schema import show_key
+    from mlrepro.run_commit import repo_key
+
+    given = [GitRepo.open(path, search_parent_directories=False) for path in paths]
+    # Only with a mapping: reading the remotes opens the audited repository, lazy until then.
+    served: list[CodeRepository] = [*([own] if own is not None else []), *given]
+    claimed = {repo_key(url) for repo in served for url in repo.remote_urls()} if mapping else set()
+    own_root = own.root if own is not None else None
+    own_urls: list[str] = []
+    urls_of: dict[Path, list[str]] = {repo.root: [] for repo in given}
+    for url, path in mapping:
+        if repo_key(url) in claimed:
+            continue
+        if path == own_root:
+            own_urls.append(url)
+        else:
+            urls_of.setdefault(path, []).append(url)
+    repos: list[GitRepo] = list(given)
+    for path, urls in urls_of.items():
+        if any(repo.root == path for repo in given):
+            continue
+        try:
+            repos.append(GitRepo.open(path, search_parent_directories=False))
+        except GitRepoError:
+            where = f"{config_path}: " if config_path is not None else ""
+            raise ConfigError(
+                f"{where}[tool.mlrepro.repos] {show_key(urls[0])} = {path}: not a git repository "
+                "(clone the repository there, or fix the path)"
+            ) from None
+    return [OtherRepository(repo, data_versions(repo), tuple(urls_of.get(repo.root, ()))) for repo in repos], tuple(own_urls)
 
 
 def _open_wandb(cwd: Path, paths: Sequence[Path]) -> WandbDirs | None:

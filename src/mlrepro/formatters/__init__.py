@@ -26,7 +26,9 @@ class Report:
     tool_version: str = __version__
     # audit: the configured threshold for a failing exit (note, warning, error)
     fail_on: str = "note"
-    # audit: one-line facts about what was not checked (runs of another repository), text only
+    # audit: one-line facts about what was not checked (runs of another repository). Text
+    # lists them as "info:" lines, SARIF as notifications, GitHub as notices, JUnit in
+    # system-out; JSON keeps ruff's plain array (the CLI puts them on stderr).
     notes: tuple[str, ...] = ()
 
 

@@ -40,4 +40,6 @@ def command(finding: Finding) -> str:
 
 
 def render(report: Report) -> str:
-    return "".join(command(f) + "\n" for f in report.findings)
+    # Notes (runs not checked) are about the whole audit: a notice without a file.
+    notices = "".join(f"::notice ::{escape_data(note)}\n" for note in report.notes)
+    return "".join(command(f) + "\n" for f in report.findings) + notices

@@ -42,5 +42,7 @@ def render(report: Report) -> str:
     })
     # A clean entry never shares its subject with a finding, so sorting never compares () with a sort key.
     suite.extend(case for _, case in sorted(rows, key=lambda row: row[0]))
+    if report.notes:  # what was not checked is no test case: the suite's output says it
+        ET.SubElement(suite, "system-out").text = _clean("".join(f"info: {note}\n" for note in report.notes))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -110,6 +110,14 @@ def _result(finding: Finding, rule_index: int, root: Path) -> Json:
     return result
 
 
+def _invocation(report: Report) -> Json:
+    invocation: Json = {"executionSuccessful": True}
+    if report.notes:
+        # What the run did not check (runs of another repository) is about the run, not a result.
+        invocation["toolExecutionNotifications"] = [{"level": "note", "message": {"text": note}} for note in report.notes]
+    return invocation
+
+
 def render(report: Report) -> str:
     root = report.root.resolve()
     descriptors = [rule_descriptor(rule) for rule in report.rules]
@@ -131,7 +139,7 @@ def render(report: Report) -> str:
                         "rules": descriptors,
                     }
                 },
-                "invocations": [{"executionSuccessful": True}],
+                "invocations": [_invocation(report)],
                 "originalUriBaseIds": {SRCROOT: {"uri": _root_uri(root)}},
                 "results": [_result(f, index[f.code], root) for f in report.findings],
             }

@@ -27,6 +27,8 @@ class AuditDetails:
     versions: list[ModelVersionRecord] = field(default_factory=list)
     # run id -> ReproResult or bulk.NotStarted, for reproductions this audit ran
     reproductions: dict[str, object] = field(default_factory=dict)
+    # runs of a repository that no audited one is: not checked against any (Report.notes say which)
+    not_checked: int = 0
 
 
 @dataclass(frozen=True)
