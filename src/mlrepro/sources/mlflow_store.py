@@ -152,7 +152,19 @@ def _read_only_uri(uri: str) -> str:
     if str(path) == ":memory:":
         return uri
     query = [(k, v) for k, v in parse_qsl(uri.split("?", 1)[1] if "?" in uri else "", keep_blank_values=True) if k not in ("mode", "uri")]
-    return f"sqlite:///file:{quote(str(path.resolve()), safe='')}?" + urlencode([("mode", "ro"), ("uri", "true"), *query])
+    encoded = quote(str(path.resolve()), safe="")
+    if _url_database_is_decoded():
+        # SQLAlchemy 2.1 decodes the database part (and MLflow 3.18 makes the parents of the
+        # decoded path): encode it twice so that SQLite, not SQLAlchemy, does the last decoding.
+        encoded = quote(encoded, safe="")
+    return f"sqlite:///file:{encoded}?" + urlencode([("mode", "ro"), ("uri", "true"), *query])
+
+
+@functools.cache
+def _url_database_is_decoded() -> bool:
+    from sqlalchemy.engine import make_url
+
+    return make_url("sqlite:///a%2Fb").database == "a/b"
 
 
 class _DropReportedErrors(logging.Filter):
