@@ -1,0 +1,160 @@
+"""``--executor ray`` on a real local Ray cluster (a head node and a second node, ``ray start``
+on 127.0.0.1): reproductions run as Ray tasks that fetch the repository from its remote (a bare
+repository in tmp) or from a bundle the driver ships, and come back with the verdicts and JSON
+results of the local executor. Ray is a test dependency: without it these tests fail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from audit_helpers import Repo, Store, git, init_repo
+from ray_cluster_helpers import LocalCluster, start_cluster
+from training_helpers import TRAIN, reproduce_json, run_training
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+# Varies from one execution to the next: everything else in a JSON result must be equal.
+_PER_EXECUTION = ("reproduction_run_ids", "duration_s", "log_tail")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[LocalCluster]:
+    import ray  # noqa: F401 - a missing Ray fails here, loudly: it is in the test extra
+
+    cluster = start_cluster(head_cpus=2, second_node_cpus=1, pythonpath=SRC)
+    try:
+        yield cluster
+    finally:
+        left = cluster.stop()
+        assert not left, f"Ray processes left after the cluster was stopped: {sorted(left)}"
+
+
+def project(tmp_path: Path, seed: str = "7", after: str = "pass") -> Repo:
+    return init_repo(tmp_path, {"train.py": TRAIN.format(seed=seed, after=after), ".gitignore": "mlruns/\nmlartifacts/\n", "pyproject.toml": "[tool.mlrepro]\n"})
+
+
+def on_ray(store: Store, repo: Repo, run_id: str, cluster: LocalCluster, *args: str) -> tuple[int, dict, str]:
+    return reproduce_json(store, repo, run_id, "--executor", "ray", "--ray-address", cluster.address, *args)
+
+
+def comparable(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in _PER_EXECUTION}
+
+
+def leftover_workspaces() -> list[Path]:
+    return sorted(Path(tempfile.gettempdir()).glob("mlrepro-remote-*"))
+
+
+def test_a_seeded_run_gives_the_local_result_on_ray(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
+    repo = project(tmp_path)
+    run_id = train = run_training(store, repo)
+    local_code, local, _ = reproduce_json(store, repo, run_id)
+    code, remote, err = on_ray(store, repo, run_id, ray_cluster)
+    assert (code, remote.get("verdict")) == (local_code, "identical") == (0, "identical"), err
+    assert comparable(remote) == comparable(local)
+    # The reproduction run Ray's worker logged is a run like the local one: same tags and params.
+    [local_id], [remote_id] = local["reproduction_run_ids"], remote["reproduction_run_ids"]
+    before, after = store.client.get_run(local_id), store.client.get_run(remote_id)
+    assert after.info.status == before.info.status == "FINISHED"
+    assert after.data.tags["mlrepro.reproduces"] == train
+    assert after.data.params == before.data.params and after.data.metrics == before.data.metrics
+    assert git(repo.path, "worktree", "list").count("\n") == 0, "nothing was checked out beside the user's repository"
+    assert leftover_workspaces() == []
+
+
+def test_an_unseeded_run_gets_the_local_verdict_on_ray_with_repeats(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
+    repo = project(tmp_path, seed="None")
+    run_id = run_training(store, repo)
+    local_code, local, _ = reproduce_json(store, repo, run_id, "--repeats", "2")
+    code, remote, err = on_ray(store, repo, run_id, ray_cluster, "--repeats", "2")
+    assert (code, remote.get("verdict")) == (local_code, local["verdict"]) == (1, "diverged"), err
+    assert len(remote["reproduction_run_ids"]) == 2
+    # Unseeded draws differ between executions; how they were judged does not.
+    same = {k: v for k, v in comparable(remote).items() if k not in ("metrics", "spread")}
+    assert same == {k: v for k, v in comparable(local).items() if k not in ("metrics", "spread")}
+    assert {name: m["original"] for name, m in remote["metrics"].items()} == {name: m["original"] for name, m in local["metrics"].items()}
+    assert set(remote["spread"]) == set(local["spread"])
+
+
+def test_without_a_remote_the_driver_ships_a_bundle(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
+    repo = project(tmp_path)
+    git(repo.path, "remote", "remove", "origin")
+    run_id = run_training(store, repo)
+    code, result, err = on_ray(store, repo, run_id, ray_cluster)
+    assert (code, result.get("verdict")) == (0, "identical"), err
+    assert result["code"]["commit"] == git(repo.path, "rev-parse", "HEAD")
+
+
+def test_the_worker_reads_the_remote_not_the_drivers_disk(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
+    """A commit only in the driver's clone (not pushed) is not on the worker: the task fails,
+    naming it, where the local executor reproduces it."""
+    repo = project(tmp_path)
+    repo.commit({"notes.txt": "not pushed\n"}, "local only", push=False)
+    run_id = run_training(store, repo)
+    code, _, err = on_ray(store, repo, run_id, ray_cluster)
+    assert code == 2 and "is not in the repository" in err, err
+    assert str(repo.path) not in err
+    assert leftover_workspaces() == []
+
+
+# Any reproduction of it (MLFLOW_RUN_ID set by mlrepro) kills the process that started it: the
+# Ray worker running the task. Each start is counted in a file.
+KILLER = """
+import os, signal, time
+if os.environ.get("MLFLOW_RUN_ID"):
+    with open({counter!r}, "a") as f:
+        f.write("started\\n")
+    os.kill(os.getppid(), signal.SIGKILL)
+    time.sleep(2)
+    raise SystemExit(3)
+"""
+
+
+def test_a_killed_worker_is_retried_once_then_the_reproduction_fails(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
+    counter = tmp_path / "starts.txt"
+    repo = project(tmp_path, after="pass")
+    repo.commit({"train.py": KILLER.format(counter=str(counter)) + TRAIN.format(seed="7", after="pass")}, "kill the worker")
+    run_id = run_training(store, repo)
+    code, _, err = on_ray(store, repo, run_id, ray_cluster)
+    assert code == 2, err
+    assert "failed on the Ray cluster after 1 retry" in err and "WorkerCrashedError" in err, err
+    assert counter.read_text().count("started") == 2, "one execution and one retry"
+    # The killed workers could not remove their workspaces: the next task on the machine does.
+    other = project(tmp_path / "other")
+    code, result, err = on_ray(store, other, run_training(store, other), ray_cluster)
+    assert (code, result.get("verdict")) == (0, "identical"), err
+    assert leftover_workspaces() == []
+
+
+def test_without_ray_installed_the_executor_names_the_extra(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    code = (
+        "import sys; sys.modules['ray'] = None\n"  # what an environment without Ray gives `import ray`
+        "from mlrepro.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "reproduce", "0" * 32, "--tracking-uri", store.uri, "--executor", "ray"],
+        cwd=repo.path, env={**os.environ, "PYTHONPATH": SRC}, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'mlrepro[ray]'" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_the_executor_is_configured_and_checked(tmp_path: Path, store: Store) -> None:
+    repo = project(tmp_path)
+    (repo.path / "pyproject.toml").write_text('[tool.mlrepro.reproduce]\nexecutor = "slurm"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "reproduce", "0" * 32, "--tracking-uri", store.uri],
+        cwd=repo.path, env={**os.environ, "PYTHONPATH": SRC}, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and "executor must be one of local, ray" in done.stderr, done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrepro", "audit", "--tracking-uri", store.uri, "--executor", "ray"],
+        cwd=repo.path, env={**os.environ, "PYTHONPATH": SRC}, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and "--executor needs --reproduce" in done.stderr, done.stderr
