@@ -78,7 +78,7 @@ KEY_HELP: dict[str, dict[str, str]] = {
     "reproduce": {
         "command": "The entry point of runs that recorded none, at the run's commit: argv or a string, with `{params.NAME}` placeholders.",
         "tolerances": "Metric name or glob to `\"RTOL[:ATOL]\"`; `--tolerance` wins.",
-        "executor": "Where reproductions run: `local` (processes on this machine) or `ray` (each a task on a Ray cluster, [Ray](ray.md)); `--executor` wins.",
+        "executor": "Where reproductions run: `local` (processes on this machine) or `ray` (each a task on a Ray cluster); `--executor` wins.",
         "ray-address": "The Ray cluster `--executor ray` connects to; `--ray-address`, then `$RAY_ADDRESS`, win.",
         "num-cpus": "CPUs each reproduction reserves on the Ray cluster.",
         "num-gpus": "GPUs each reproduction reserves on the Ray cluster: GPU runs land on GPU nodes.",

@@ -16,7 +16,9 @@ its reproduction run as KILLED.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,23 +97,31 @@ def reproduce_on_ray(
         return {}
     url, bundle = repository_source(repo_root)
     registry = os.environ.get("MLFLOW_REGISTRY_URI")
-    connected = _connect(ray, executor.ray_address)
-    try:
-        resources: dict[str, Any] = {"num_cpus": executor.num_cpus, "num_gpus": executor.num_gpus}
-        if executor.memory:
-            resources["memory"] = executor.memory
-        task = ray.remote(**resources, max_retries=MAX_RETRIES, retry_exceptions=False)(reproduce_remotely)
-        shipped = ray.put(bundle) if bundle is not None else None  # once, however many tasks read it
-        pending: dict[Any, str] = {}
-        for run_id in unique:
-            ref = task.options(name=f"mlrepro-reproduce-{run_id[:12]}").remote(
-                url, shipped, absolute_uri(store.uri), absolute_uri(registry) if registry else None, run_id, dict(options)
-            )
-            pending[ref] = run_id
-        return _collect(ray, pending)
-    finally:
-        if connected:
-            ray.shutdown()
+    # Ray's driver threads print the cluster's messages (a worker that died) to stdout, where
+    # the command's result goes: while connected, they go to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        connected = _connect(ray, executor.ray_address)
+        try:
+            return _submit(ray, executor, reproduce_remotely, url, bundle, absolute_uri(store.uri), absolute_uri(registry) if registry else None, unique, options)
+        finally:
+            if connected:
+                ray.shutdown()
+
+
+def _submit(
+    ray: Any, executor: Executor, function: Any, url: str | None, bundle: bytes | None, tracking_uri: str, registry_uri: str | None,
+    run_ids: Sequence[str], options: Mapping[str, Any],
+) -> dict[str, ReproResult | str]:
+    resources: dict[str, Any] = {"num_cpus": executor.num_cpus, "num_gpus": executor.num_gpus}
+    if executor.memory:
+        resources["memory"] = executor.memory
+    task = ray.remote(**resources, max_retries=MAX_RETRIES, retry_exceptions=False)(function)
+    shipped = ray.put(bundle) if bundle is not None else None  # once, however many tasks read it
+    pending: dict[Any, str] = {}
+    for run_id in run_ids:
+        ref = task.options(name=f"mlrepro-reproduce-{run_id[:12]}").remote(url, shipped, tracking_uri, registry_uri, run_id, dict(options))
+        pending[ref] = run_id
+    return _collect(ray, pending)
 
 
 def _collect(ray: Any, pending: dict[Any, str]) -> dict[str, ReproResult | str]:
