@@ -124,6 +124,12 @@ def test_a_killed_worker_is_retried_once_then_the_reproduction_fails(tmp_path: P
     assert code == 2, err
     assert "failed on the Ray cluster after 1 retry" in err and "WorkerCrashedError" in err, err
     assert counter.read_text().count("started") == 2, "one execution and one retry"
+    # The dead workers could not end the runs they started: the driver did, with the cause.
+    reproductions = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], f"tags.`mlrepro.reproduces` = '{run_id}'")
+    assert len(reproductions) == 2
+    for run in reproductions:
+        assert run.info.status == "FAILED", run.info
+        assert "WorkerCrashedError" in run.data.tags["mlrepro.reproduction.cause"]
     # The killed workers could not remove their workspaces: the next task on the machine does.
     other = project(tmp_path / "other")
     code, result, err = on_ray(store, other, run_training(store, other), ray_cluster)
@@ -158,3 +164,44 @@ def test_the_executor_is_configured_and_checked(tmp_path: Path, store: Store) ->
         cwd=repo.path, env={**os.environ, "PYTHONPATH": SRC}, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2 and "--executor needs --reproduce" in done.stderr, done.stderr
+
+
+# A reproduction of it says where it runs and then trains for a long time.
+SLOW = """
+import os, time
+if os.environ.get("MLFLOW_RUN_ID"):
+    with open({marker!r}, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(300)
+"""
+
+
+def test_ctrl_c_on_the_driver_cancels_the_task_and_kills_its_training(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
+    import json
+    import signal
+    import time
+
+    from training_helpers import training_env
+
+    marker = tmp_path / "training.pid"
+    repo = project(tmp_path)
+    repo.commit({"train.py": SLOW.format(marker=str(marker)) + TRAIN.format(seed="7", after="pass")}, "slow")
+    run_id = run_training(store, repo)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "mlrepro", "reproduce", run_id, "--tracking-uri", store.uri, "--executor", "ray", "--ray-address", ray_cluster.address],
+        cwd=repo.path, env=training_env(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists() or not marker.read_text():
+        assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
+        time.sleep(0.2)
+    training = int(marker.read_text())
+    driver.send_signal(signal.SIGINT)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, (out, err)
+    assert f"the Ray task reproducing run {run_id} was cancelled (SIGINT)" in err, err
+    time.sleep(1)
+    assert not Path(f"/proc/{training}").exists(), "the training's process group was stopped"
+    [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], f"tags.`mlrepro.reproduces` = '{run_id}'")
+    assert run.info.status == "KILLED", json.dumps(run.data.tags)
+    assert leftover_workspaces() == []

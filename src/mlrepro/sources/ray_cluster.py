@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from datetime import datetime, timezone
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from mlrepro.reproduce.executors import Executor
 MAX_RETRIES = 1
 POLL_S = 0.5  # how soon the driver notices a signal
 CANCEL_WAIT_S = 30.0  # how long a cancelled task gets to end its run and remove its workspace
+_CRASHED = "failed on the Ray cluster"  # a worker died: its reproduction runs may be left RUNNING
 INSTALL_HINT = "--executor ray needs Ray on this machine: pip install 'mlrepro[ray]'"
 
 
@@ -68,7 +70,7 @@ def _cause(ray: Any, exc: BaseException) -> str:
     crashed = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError)
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
     if isinstance(exc, crashed):
-        return f"failed on the Ray cluster after {MAX_RETRIES} retry: {type(exc).__name__}: {first}"
+        return f"{_CRASHED} after {MAX_RETRIES} retry: {type(exc).__name__}: {first}"
     if isinstance(exc, ray.exceptions.TaskCancelledError):
         return "cancelled on the Ray cluster"
     return f"failed on the Ray cluster: {type(exc).__name__}: {first}"
@@ -102,10 +104,35 @@ def reproduce_on_ray(
     with contextlib.redirect_stdout(sys.stderr):
         connected = _connect(ray, executor.ray_address)
         try:
-            return _submit(ray, executor, reproduce_remotely, url, bundle, absolute_uri(store.uri), absolute_uri(registry) if registry else None, unique, options)
+            submitted = datetime.now(timezone.utc)
+            outcomes = _submit(ray, executor, reproduce_remotely, url, bundle, absolute_uri(store.uri), absolute_uri(registry) if registry else None, unique, options)
         finally:
             if connected:
                 ray.shutdown()
+    for run_id, outcome in outcomes.items():
+        if isinstance(outcome, str) and outcome.startswith(_CRASHED):
+            _end_orphans(store, run_id, submitted, outcome)
+    return outcomes
+
+
+def _end_orphans(store: Any, run_id: str, since: datetime, cause: str) -> None:
+    """End as FAILED the reproduction runs of ``run_id`` that workers killed mid-task left
+    RUNNING (started since ``since``, by this command's tasks: a dead worker ends nothing)."""
+    from mlrepro import tags as tag_names
+    from mlrepro.sources.mlflow_store import Experiment, TrackingStoreError
+
+    original = store.get_run(run_id)
+    if original is None:
+        return
+    quoted = run_id.replace("'", "")
+    wanted = f"tags.`{tag_names.REPRODUCES}` = '{quoted}' and attributes.status = 'RUNNING'"
+    try:
+        for run in store.iter_runs([Experiment(original.experiment_id, original.experiment_name or "")], wanted):
+            if run.start_time is not None and run.start_time >= since:
+                store.set_tags(run.run_id, {tag_names.REPRODUCTION_CAUSE: cause})
+                store.finish_run(run.run_id, "FAILED")
+    except TrackingStoreError:
+        pass  # the failed verdict stands; the run stays RUNNING, as the audit (MLR stale-running) will say
 
 
 def _submit(
