@@ -100,6 +100,8 @@ def audit_report(
     the clones ``[tool.mlrepro.repos]`` maps repository URLs to (``other_repos`` win for the URLs
     they serve): each run is checked against, and re-executed from, the one its recorded repo
     URL names. Runs of a repository none of them is are not checked against any (``Report.notes``).
+    ``executor``, ``ray_address``: where the reproductions run (``--executor``, ``--ray-address``;
+    default ``[tool.mlrepro.reproduce]``, else local: ``reproduce/executors.py``).
 
     ``details``: filled with what the audit saw besides findings (the runs, the model
     versions, the reproductions, the redacted store URI, the repository's HEAD), for the
@@ -110,7 +112,6 @@ def audit_report(
     from mlrepro.audit.state import load_state, save_state
     from mlrepro.audit.team_rules import load_team_rules
     from mlrepro.redaction import redact
-
     from mlrepro.reproduce.executors import resolve_executor
 
     settings = resolve_settings(cwd, config, overrides, isolated)

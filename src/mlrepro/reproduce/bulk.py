@@ -84,8 +84,11 @@ def reproduce_many(
     if not unique:
         return {}
     if not executor.is_local:
+        from mlrepro.reproduce.target import MlflowTarget
         from mlrepro.sources.ray_cluster import reproduce_on_ray
 
+        if not isinstance(store, (MlflowStore, MlflowTarget)):
+            return {run_id: NotStarted(run_id, "--executor ray re-executes MLflow runs: reproduce W&B runs with --executor local") for run_id in unique}
         remote = reproduce_on_ray(executor, store, unique, repo_root, {"timeout": timeout, "trust": trust})
         return {run_id: NotStarted(run_id, out) if isinstance(out, str) else out for run_id, out in remote.items()}
     # Inside the cooperative region a signal reaches the worker threads (interrupt.py); the pool
