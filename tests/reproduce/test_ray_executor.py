@@ -205,3 +205,33 @@ def test_ctrl_c_on_the_driver_cancels_the_task_and_kills_its_training(tmp_path: 
     [run] = store.client.search_runs([e.experiment_id for e in store.client.search_experiments()], f"tags.`mlrepro.reproduces` = '{run_id}'")
     assert run.info.status == "KILLED", json.dumps(run.data.tags)
     assert leftover_workspaces() == []
+
+
+def test_audit_reproduce_on_ray_gives_the_local_findings(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
+    """``audit --reproduce``: a seeded and an unseeded flagged run, both tasks at once on the
+    cluster, judged as the local pool judges them (MLR901/MLR902 on the same runs)."""
+    import json
+    import shutil
+
+    from training_helpers import training_env
+
+    repo = project(tmp_path)
+    seeded = run_training(store, repo)
+    repo.commit({"train.py": TRAIN.format(seed="None", after="pass")}, "unseeded")
+    unseeded = run_training(store, repo)
+    copy = tmp_path / "copy.db"
+    shutil.copy(store.path, copy)  # the same runs, reproduced once by each executor
+
+    def reproduction_findings(uri: str, *args: str) -> set[tuple[str, str, str]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "mlrepro", "audit", "--tracking-uri", uri, "--output-format", "json", "-q", "--no-artifacts", "--reproduce", *args],
+            cwd=repo.path, env=training_env(store), capture_output=True, text=True, timeout=600,
+        )
+        assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
+        return {(f["code"], f["run_id"], f["severity"]) for f in json.loads(done.stdout) if f["code"].startswith("MLR9")}
+
+    local = reproduction_findings(store.uri, "--jobs", "2")
+    remote = reproduction_findings(f"sqlite:///{copy}", "--executor", "ray", "--ray-address", ray_cluster.address)
+    assert remote == local
+    assert {run_id for _, run_id, _ in local} == {unseeded}, local  # the seeded run came back identical: nothing to say
+    assert seeded not in {run_id for _, run_id, _ in remote}
