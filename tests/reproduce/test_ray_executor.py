@@ -67,18 +67,21 @@ def test_a_seeded_run_gives_the_local_result_on_ray(tmp_path: Path, store: Store
     assert leftover_workspaces() == []
 
 
-def test_an_unseeded_run_gets_the_local_verdict_on_ray_with_repeats(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
+def test_an_unseeded_run_gets_the_local_verdict_on_ray_and_repeats_there(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
     repo = project(tmp_path, seed="None")
     run_id = run_training(store, repo)
-    local_code, local, _ = reproduce_json(store, repo, run_id, "--repeats", "2")
-    code, remote, err = on_ray(store, repo, run_id, ray_cluster, "--repeats", "2")
+    local_code, local, _ = reproduce_json(store, repo, run_id)
+    code, remote, err = on_ray(store, repo, run_id, ray_cluster)
+    # One unseeded draw against another: diverged (continuous noise never agrees), wherever it runs.
     assert (code, remote.get("verdict")) == (local_code, local["verdict"]) == (1, "diverged"), err
-    assert len(remote["reproduction_run_ids"]) == 2
-    # Unseeded draws differ between executions; how they were judged does not.
-    same = {k: v for k, v in comparable(remote).items() if k not in ("metrics", "spread")}
-    assert same == {k: v for k, v in comparable(local).items() if k not in ("metrics", "spread")}
+    # The draws differ between executions; how they were judged does not.
+    assert {k: v for k, v in comparable(remote).items() if k != "metrics"} == {k: v for k, v in comparable(local).items() if k != "metrics"}
     assert {name: m["original"] for name, m in remote["metrics"].items()} == {name: m["original"] for name, m in local["metrics"].items()}
-    assert set(remote["spread"]) == set(local["spread"])
+    # Repeats run in the task: a spread, judged as locally (whether the original lies in it is chance).
+    code, repeated, err = on_ray(store, repo, run_id, ray_cluster, "--repeats", "2")
+    assert repeated.get("verdict") in ("within-seed-noise", "diverged"), err
+    assert len(repeated["reproduction_run_ids"]) == 2
+    assert set(repeated["spread"]) >= {"accuracy", "noise_mean"} and all(s["min"] <= s["max"] for s in repeated["spread"].values())
 
 
 def test_without_a_remote_the_driver_ships_a_bundle(tmp_path: Path, store: Store, ray_cluster: LocalCluster) -> None:
