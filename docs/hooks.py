@@ -78,6 +78,11 @@ KEY_HELP: dict[str, dict[str, str]] = {
     "reproduce": {
         "command": "The entry point of runs that recorded none, at the run's commit: argv or a string, with `{params.NAME}` placeholders.",
         "tolerances": "Metric name or glob to `\"RTOL[:ATOL]\"`; `--tolerance` wins.",
+        "executor": "Where reproductions run: `local` (processes on this machine) or `ray` (each a task on a Ray cluster); `--executor` wins.",
+        "ray-address": "The Ray cluster `--executor ray` connects to; `--ray-address`, then `$RAY_ADDRESS`, win.",
+        "num-cpus": "CPUs each reproduction reserves on the Ray cluster.",
+        "num-gpus": "GPUs each reproduction reserves on the Ray cluster: GPU runs land on GPU nodes.",
+        "memory": "Bytes of memory each reproduction reserves on the Ray cluster (scheduling, not a limit).",
     },
     "report": {},
 }
@@ -220,6 +225,11 @@ def _default(section: str, key: str, objects: Mapping[str, Any]) -> str:
         ("", "max-file-size-kb"): _code(settings.max_file_bytes // 1024),
         ("", "repos"): _code({}),
         ("reproduce", "command"): "none: the run's `MLproject` entry point or its recorded command",
+        ("reproduce", "executor"): _code("local"),
+        ("reproduce", "ray-address"): "`$RAY_ADDRESS`, else a cluster started on this machine",
+        ("reproduce", "num-cpus"): _code(1),
+        ("reproduce", "num-gpus"): _code(0),
+        ("reproduce", "memory"): "none reserved",
         ("reproduce", "tolerances"): f"{_code({})}: every metric within rtol {Tolerance().rtol:g}, atol {Tolerance().atol:g}",
         ("promote", "must-beat"): _code([str(t) for t in objects["promote"].must_beat]),
         ("audit", "rules-dir"): "none" if objects["audit"].rules_dir is None else _code(str(objects["audit"].rules_dir)),

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mlrepro.nightly.model import AuditDetails, NightlyReport
     from mlrepro.promote.gate import PromotionResult
     from mlrepro.reproduce.compare import Tolerance
+    from mlrepro.reproduce.executors import Executor
     from mlrepro.reproduce.trust import Trust
     from mlrepro.records import ModelVersionRecord, RunRecord
 
@@ -77,6 +78,8 @@ def audit_report(
     details: AuditDetails | None = None,
     trust: Trust | None = None,
     other_repos: Sequence[Path] = (),
+    executor: str | None = None,
+    ray_address: str | None = None,
 ) -> Report:
     """Audit the runs and registered models of one tracking store. ``incremental``: only runs
     started, ended or still running since the previous incremental audit of the same store
@@ -97,6 +100,8 @@ def audit_report(
     the clones ``[tool.mlrepro.repos]`` maps repository URLs to (``other_repos`` win for the URLs
     they serve): each run is checked against, and re-executed from, the one its recorded repo
     URL names. Runs of a repository none of them is are not checked against any (``Report.notes``).
+    ``executor``, ``ray_address``: where the reproductions run (``--executor``, ``--ray-address``;
+    default ``[tool.mlrepro.reproduce]``, else local: ``reproduce/executors.py``).
 
     ``details``: filled with what the audit saw besides findings (the runs, the model
     versions, the reproductions, the redacted store URI, the repository's HEAD), for the
@@ -107,9 +112,11 @@ def audit_report(
     from mlrepro.audit.state import load_state, save_state
     from mlrepro.audit.team_rules import load_team_rules
     from mlrepro.redaction import redact
+    from mlrepro.reproduce.executors import resolve_executor
 
     settings = resolve_settings(cwd, config, overrides, isolated)
     policy = load_policy(settings)
+    chosen_executor = resolve_executor(settings.section("reproduce"), executor, ray_address) if reproduce else None  # bad input before the audit
     sources = open_sources(cwd, settings, policy, tracking_uri, repo, artifacts, wandb_dirs, writable=reproduce)
     others, own_urls = open_repos(sources.context.repo, other_repos, repo_paths(settings), settings.config_path)
     auditor = Auditor(settings, sources.context, load_team_rules(policy.rules_dir), other_repos=others, own_urls=own_urls)
@@ -130,7 +137,7 @@ def audit_report(
     findings = result.findings
     if reproduce:
         foreign_ids = {run_id for ids in result.foreign.values() for run_id in ids}
-        findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout, trust, foreign_ids)
+        findings = _add_reproductions(auditor, sources, runs, versions, findings, max_reproductions, jobs, timeout, trust, foreign_ids, chosen_executor)
     if incremental and sources.store is not None:
         save_state(sources.store.uri, started)
     if details is not None:
@@ -170,6 +177,7 @@ def _add_reproductions(
     timeout: float,
     trust: Trust | None = None,
     foreign: frozenset[str] | set[str] = frozenset(),
+    executor: Executor | None = None,
 ) -> list[Finding]:
     """Reproduce the audit's candidates (never ``foreign``: runs of another repository, whose
     commit this one cannot check out) and judge them with the MLR9xx checks (the other run
@@ -177,6 +185,7 @@ def _add_reproductions(
     run did not come back fails MLR801 even if nothing else was wrong with the run."""
     from mlrepro.findings import sort_findings
     from mlrepro.reproduce.bulk import NotStarted, candidates, reproduce_many
+    from mlrepro.reproduce.executors import Executor
     from mlrepro.reproduce.trust import Trust
 
     trust = trust or Trust()
@@ -208,7 +217,7 @@ def _add_reproductions(
             reason = "no git repository to re-execute it from: its repository URL is not recorded (run inside its repository or pass --repo)"
             outcomes.update({run_id: NotStarted(run_id, reason) for run_id in ids})
             continue
-        outcomes.update(reproduce_many(target, ids, repo_root, jobs, timeout, trust))
+        outcomes.update(reproduce_many(target, ids, repo_root, jobs, timeout, trust, executor or Executor()))
     sources.context.reproductions = outcomes
     extra = []
     for run_id in chosen:
@@ -274,6 +283,8 @@ def promote(
     isolated: bool = False,
     promoted_by: str | None = None,
     trust: Trust | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
 ) -> PromotionResult:
     """The deployment gate: audit model version ``version``'s source run (error-level findings
     block), optionally compare its metrics with the version holding ``to`` (``must_beat``
@@ -289,6 +300,7 @@ def promote(
     from mlrepro.promote.settings import load_promote_policy
     from mlrepro.promote.threshold import MetricThreshold
     from mlrepro.reproduce.compare import Tolerance
+    from mlrepro.reproduce.executors import Executor, resolve_executor
 
     settings = resolve_settings(cwd, config, isolated=isolated)
     policy = load_policy(settings)
@@ -302,6 +314,7 @@ def promote(
         per_metric=per_metric or {}, timeout=timeout,
         repo_root=sources.context.repo.root if sources.context.repo is not None else None,
         promoted_by=promoted_by, trust=trust,
+        executor=resolve_executor(settings.section("reproduce"), executor, ray_address) if reproduce else Executor(),
     )
     return run_gate(sources.store, auditor, sources.get_run, request)
 
@@ -340,6 +353,8 @@ def nightly_report(
     trust: Trust | None = None,
     artifacts: bool = True,
     other_repos: Sequence[Path] = (),
+    executor: str | None = None,
+    ray_address: str | None = None,
 ) -> NightlyReport:
     """The nightly job: audit (and with ``reproduce``, re-execute the audit's candidates), save
     the night's result as JSON in ``history`` (one file per date; the same night again replaces
@@ -357,7 +372,7 @@ def nightly_report(
     details = AuditDetails()
     report = audit_report(
         cwd, tracking_uri, repo=repo, artifacts=artifacts, config=config, reproduce=reproduce, max_reproductions=max_reproductions,
-        jobs=jobs, timeout=timeout, details=details, trust=trust, other_repos=other_repos,
+        jobs=jobs, timeout=timeout, details=details, trust=trust, other_repos=other_repos, executor=executor, ray_address=ray_address,
     )
     moment = now or datetime.now(timezone.utc)
     settings = resolve_settings(cwd, config)

@@ -125,6 +125,23 @@ def _trust(allow_command: bool, apply_diff: bool, reproducing: bool = True) -> A
     return Trust(allow_command=allow_command, apply_diff=apply_diff)
 
 
+def executor_options(func: F) -> F:
+    """Where reproductions run (docs/ray.md); default: [tool.mlrepro.reproduce] executor, else local."""
+    options = [
+        click.option("--executor", type=click.Choice(["local", "ray"]), help="Where reproductions run: local processes, or tasks on a Ray cluster (default: [tool.mlrepro.reproduce] executor, else local)."),
+        click.option("--ray-address", metavar="ADDRESS", help="With --executor ray: the cluster to connect to (default: $RAY_ADDRESS, then [tool.mlrepro.reproduce] ray-address)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _executor_given(executor: str | None, ray_address: str | None, reproducing: bool) -> None:
+    given = [name for name, value in (("--executor", executor), ("--ray-address", ray_address)) if value is not None]
+    if given and not reproducing:
+        raise UsageFailure(f"{' and '.join(given)} needs --reproduce")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="mlrepro")
 def cli() -> None:
@@ -196,6 +213,7 @@ def lint(
 @click.option("--timeout", type=FiniteFloat(min=1), default=3600, show_default=True, help="With --reproduce: seconds before a reproduction is killed.")
 @click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="Audit the W&B runs in this wandb/ directory (or one run directory) too; repeatable (default: ./wandb when present).")
 @trust_options
+@executor_options
 @selection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
@@ -204,7 +222,7 @@ def audit(
     output_format: str, output: Path | None, fail_on: str | None, reproduce: bool, max_reproductions: int | None, jobs: int,
     timeout: float, wandb_dirs: Sequence[Path], select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, quiet: bool, verbose: bool,
-    allow_command: bool = False, apply_diff: bool = False,
+    allow_command: bool = False, apply_diff: bool = False, executor: str | None = None, ray_address: str | None = None,
 ) -> None:
     """Audit MLflow runs and registered models, and W&B run directories, for reproducibility defects (read-only unless --reproduce)."""
 
@@ -222,11 +240,12 @@ def audit(
             raise UsageFailure("--since and --incremental exclude each other")
         when = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
         trust = _trust(allow_command, apply_diff, reproduce)
+        _executor_given(executor, ray_address, reproduce)
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer()
         report = audit_report(
             Path.cwd(), tracking_uri, experiments, repos[0] if repos else None, when, artifacts, overrides, config_file, isolated, progress, incremental,
             reproduce=reproduce, max_reproductions=max_reproductions, jobs=jobs, timeout=timeout, wandb_dirs=wandb_dirs, trust=trust,
-            other_repos=repos[1:],
+            other_repos=repos[1:], executor=executor, ray_address=ray_address,
         )
         if progress is not None:
             click.echo("", err=True)
@@ -287,6 +306,7 @@ def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str
 @click.option("--history", is_flag=True, help="Also compare each metric's per-step history, not only its final value.")
 @click.option("--env-manager", type=click.Choice(["local", "virtualenv", "uv", "conda"]), default="local", show_default=True, help="For an MLflow Projects run: the environment to re-execute it in, built by MLflow's environment manager from the project's python_env.yaml / conda.yaml at the run's commit, as `mlflow run --env-manager` does (local: this Python environment).")
 @trust_options
+@executor_options
 @click.option("--wandb-dir", "wandb_dirs", multiple=True, type=click.Path(path_type=Path), metavar="PATH", help="For RUN_ID wandb:ID: the wandb/ directory (or run directory) holding it; repeatable (default: ./wandb).")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
@@ -294,7 +314,7 @@ def _per_metric_tolerances(settings: Any, tolerances: Sequence[str]) -> dict[str
 def reproduce(
     run_id: str, tracking_uri: str | None, repo: Path | None, timeout: float, repeats: int, rtol: float, atol: float,
     tolerances: Sequence[str], record: bool, history: bool, env_manager: str, wandb_dirs: Sequence[Path], output_format: str, output: Path | None,
-    verbose: bool, allow_command: bool = False, apply_diff: bool = False,
+    verbose: bool, allow_command: bool = False, apply_diff: bool = False, executor: str | None = None, ray_address: str | None = None,
 ) -> None:
     """Re-execute a run at its commit and compare the new metrics with the originals (W&B runs: wandb:RUN_ID)."""
 
@@ -304,11 +324,13 @@ def reproduce(
         from mlrepro.config import resolve_settings
         from mlrepro.reproduce.compare import Tolerance
         from mlrepro.api import reproduce_root
-        from mlrepro.reproduce.engine import reproduce_run, result_json, result_text
+        from mlrepro.reproduce.engine import result_json, result_text
+        from mlrepro.reproduce.executors import reproduce_one, resolve_executor
         from mlrepro.sources.mlflow_store import MlflowStore, resolve_tracking_uri
 
         settings = resolve_settings(Path.cwd())
         per_metric = _per_metric_tolerances(settings, tolerances)  # bad input before opening anything
+        where = resolve_executor(settings.section("reproduce"), executor, ray_address)
         target: Any
         wanted = run_id
         if run_id.startswith("wandb:"):
@@ -327,7 +349,10 @@ def reproduce(
             target = MlflowStore.open(resolve_tracking_uri(tracking_uri, configured if isinstance(configured, str) else None), writable=True)
         root = reproduce_root(Path.cwd(), settings, repo, lambda: target.get_run(wanted))
         trust = _trust(allow_command, apply_diff)
-        result = reproduce_run(target, wanted, root, timeout, repeats, Tolerance(rtol, atol), per_metric, record, history, trust, env_manager)
+        result = reproduce_one(
+            where, target, wanted, root, timeout=timeout, repeats=repeats, tolerance=Tolerance(rtol, atol), per_metric=per_metric,
+            record=record, history=history, trust=trust, env_manager=env_manager,
+        )
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
         return EXIT_CLEAN if result.reproduced else EXIT_FINDINGS
@@ -350,6 +375,7 @@ def reproduce(
 @click.option("--atol", type=FiniteFloat(min=0), default=1e-12, show_default=True, help="With --reproduce.")
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=RTOL[:ATOL]", help="With --reproduce: a per-metric tolerance; repeatable.")
 @trust_options
+@executor_options
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Read [tool.mlrepro] from this pyproject.toml instead of the nearest one.")
@@ -359,7 +385,7 @@ def promote(
     model: str, version: str, to: str, reproduce_run: bool, must_beat: Sequence[str], archive_previous: bool, dry_run: bool,
     tracking_uri: str | None, repo: Path | None, timeout: float, rtol: float, atol: float, tolerances: Sequence[str],
     output_format: str, output: Path | None, config_file: Path | None, isolated: bool, verbose: bool,
-    allow_command: bool = False, apply_diff: bool = False,
+    allow_command: bool = False, apply_diff: bool = False, executor: str | None = None, ray_address: str | None = None,
 ) -> None:
     """Promote a registered model version only when its run passes the gates (the deployment gate).
 
@@ -380,11 +406,12 @@ def promote(
 
         settings = resolve_settings(Path.cwd(), config_file, isolated=isolated)
         per_metric = _per_metric_tolerances(settings, tolerances)
+        _executor_given(executor, ray_address, reproduce_run)
         result = promote_version(
             Path.cwd(), model, version, to, tracking_uri=tracking_uri, repo=repo, reproduce=reproduce_run,
             must_beat=must_beat, archive_previous=archive_previous, dry_run=dry_run, tolerance=Tolerance(rtol, atol),
             per_metric=per_metric, timeout=timeout, config=config_file, isolated=isolated,
-            trust=_trust(allow_command, apply_diff, reproduce_run),
+            trust=_trust(allow_command, apply_diff, reproduce_run), executor=executor, ray_address=ray_address,
         )
         text = json.dumps(result_json(result), indent=2) + "\n" if output_format == "json" else result_text(result)
         _emit(text, output)
@@ -403,6 +430,7 @@ def promote(
 @click.option("--history", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Keep each night's result here (one JSON file per date) and chart the trend over them.")
 @click.option("--artifacts/--no-artifacts", default=True, show_default=True, help="List artifacts (size limits, environment files), as audit does.")
 @trust_options
+@executor_options
 @click.option("--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JSON (audit's --output-format json).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write the audit as JUnit XML.")
@@ -414,6 +442,7 @@ def report(
     tracking_uri: str | None, repos: Sequence[Path], reproduce: bool, max_reproductions: int | None, jobs: int, timeout: float,
     history: Path | None, artifacts: bool, output: Path, json_path: Path | None, junit_path: Path | None, sarif_path: Path | None, fail_on: str | None,
     config_file: Path | None, verbose: bool, allow_command: bool = False, apply_diff: bool = False,
+    executor: str | None = None, ray_address: str | None = None,
 ) -> None:
     """Audit (and optionally reproduce) and write one self-contained HTML report with trends over nights."""
 
@@ -423,9 +452,11 @@ def report(
 
         if max_reproductions is not None and not reproduce:
             raise UsageFailure("--max-reproductions needs --reproduce")
+        _executor_given(executor, ray_address, reproduce)
         result = nightly_report(
             Path.cwd(), output, tracking_uri, repos[0] if repos else None, history, reproduce, max_reproductions, json_path, junit_path, config_file,
             jobs=jobs, timeout=timeout, trust=_trust(allow_command, apply_diff, reproduce), artifacts=artifacts, other_repos=repos[1:],
+            executor=executor, ray_address=ray_address,
         )
         for skipped in result.skipped_history:
             click.echo(f"mlrepro: warning: history: skipped {skipped}", err=True)

@@ -147,7 +147,15 @@ SCHEMA: dict[str, dict[str, Check]] = {
     },
     "promote": {"guarded-aliases": _strings, "must-beat": _strings},
     "capture": {"max-diff-tags": _whole(0)},
-    "reproduce": {"command": _command, "tolerances": _tolerances},
+    "reproduce": {
+        "command": _command,
+        "tolerances": _tolerances,
+        "executor": _one_of("local", "ray"),
+        "ray-address": _text,
+        "num-cpus": _number(),
+        "num-gpus": _number(),
+        "memory": _whole(1),
+    },
     "report": {},
 }
 

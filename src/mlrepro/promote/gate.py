@@ -24,6 +24,7 @@ from mlrepro.promote import trail
 from mlrepro.promote.threshold import MetricCheck, MetricThreshold, check
 from mlrepro.records import ModelVersionRecord, RunRecord
 from mlrepro.reproduce.compare import Tolerance
+from mlrepro.reproduce.executors import Executor
 from mlrepro.reproduce.trust import Trust
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class PromotionRequest:
     repo_root: Path | None = None  # needed by --reproduce only
     promoted_by: str | None = None  # default: $MLREPRO_PROMOTED_BY, $GITHUB_ACTOR, the login name
     trust: Trust | None = None  # --allow-command / --apply-diff for the re-execution (default: neither)
+    executor: Executor = field(default_factory=Executor)  # where the re-execution runs (--executor)
 
 
 @dataclass
@@ -254,10 +256,11 @@ def _reproduce(result: PromotionResult, store: MlflowStore, request: PromotionRe
         return
     if request.repo_root is None:
         raise PromoteError("--reproduce needs the run's git repository: run inside it or pass --repo")
-    from mlrepro.reproduce.engine import reproduce_run
+    from mlrepro.reproduce.executors import reproduce_one
 
-    reproduced = reproduce_run(
-        store, result.run_id, request.repo_root, request.timeout, 1, request.tolerance, dict(request.per_metric), trust=request.trust or Trust()
+    reproduced = reproduce_one(
+        request.executor, store, result.run_id, request.repo_root, timeout=request.timeout, repeats=1,
+        tolerance=request.tolerance, per_metric=dict(request.per_metric), trust=request.trust or Trust(),
     )
     result.reproduction_verdict = reproduced.verdict
     result.reproduction_run_ids = tuple(a.run_id for a in reproduced.attempts)

@@ -16,6 +16,7 @@ from mlrepro.findings import Finding, Severity
 from mlrepro.records import RUNNING, ModelVersionRecord, RunRecord
 from mlrepro.reproduce import interrupt
 from mlrepro.reproduce.engine import ReproResult
+from mlrepro.reproduce.executors import Executor
 from mlrepro.reproduce.target import REPRODUCES_TAG, ReproTarget
 from mlrepro.reproduce.trust import Trust
 from mlrepro.sources.mlflow_store import MlflowStore
@@ -52,8 +53,11 @@ def reproduce_many(
     jobs: int = 1,
     timeout: float = 3600.0,
     trust: Trust = Trust(),
+    executor: Executor = Executor(),
 ) -> dict[str, Outcome]:
     """Reproduce ``run_ids`` (duplicates once each), ``jobs`` at a time; run id -> outcome.
+    ``executor``: ``ray`` submits them all as tasks to the cluster instead (``jobs`` is then the
+    cluster's business: its free resources decide how many run at once).
     ``trust``: as for ``reproduce_run`` (a run that needs more comes back failed, with the reason).
     One run that cannot be re-executed or read back (its plan, its checkout, the tracker) is a
     failed reproduction of that run, not the end of the others."""
@@ -79,6 +83,14 @@ def reproduce_many(
 
     if not unique:
         return {}
+    if not executor.is_local:
+        from mlrepro.reproduce.target import MlflowTarget
+        from mlrepro.sources.ray_cluster import reproduce_on_ray
+
+        if not isinstance(store, (MlflowStore, MlflowTarget)):
+            return {run_id: NotStarted(run_id, "--executor ray re-executes MLflow runs: reproduce W&B runs with --executor local") for run_id in unique}
+        remote = reproduce_on_ray(executor, store, unique, repo_root, {"timeout": timeout, "trust": trust})
+        return {run_id: NotStarted(run_id, out) if isinstance(out, str) else out for run_id, out in remote.items()}
     # Inside the cooperative region a signal reaches the worker threads (interrupt.py); the pool
     # is left only once every started reproduction has ended its run and removed its worktree.
     with interrupt.cooperative(), ThreadPoolExecutor(max_workers=max(1, min(jobs, len(unique))), thread_name_prefix="mlrepro-reproduce") as pool:
