@@ -23,12 +23,17 @@ from typing import Any
 from audit_helpers import Repo, cached_venv, git, init_repo
 
 # Pure Python, so a run costs W&B's start-up and little else. `--die exit` kills the process
-# mid-way (no exit record), `--die raise` ends it with an exception (exit code 1).
+# and W&B's core mid-way (no exit record, exit code 3), `--die raise` ends it with an exception
+# (exit code 1).
 TRAIN = """\
 import argparse
+import glob
 import os
 import random
+import signal
+import sys
 import tempfile
+import time
 
 import wandb
 
@@ -39,6 +44,36 @@ parser.add_argument("--tags", default="model_type:mlp,dataset_version:v3,feature
 parser.add_argument("--die", choices=["exit", "raise"])
 parser.add_argument("--model-only", action="store_true", help="log a 2 MiB model artifact and no metrics")
 args = parser.parse_args()
+
+
+def killed(log):
+    # The SDK's core writes the log 32 KiB at a time, on its own schedule: under load it can
+    # lag far behind run.log(), and whatever it still holds when this process dies is written
+    # (or not) after the process is gone, while the test may already be reading the log. So
+    # the kill is not left to timing: once two whole blocks are on disk (the config and some
+    # hundred records, however slow the machine), the core and this process die together, as
+    # when a scheduler kills the job, and the log is final when the process has exited.
+    deadline = time.monotonic() + 300
+    while os.path.getsize(log) < 2 * 32768:
+        if time.monotonic() > deadline:
+            sys.exit(f"the W&B core wrote {os.path.getsize(log)} bytes of {log} in 300 s")
+        time.sleep(0.05)
+    me = str(os.getpid())
+    for stat in glob.glob("/proc/[0-9]*/stat"):  # this process's children: W&B's core
+        try:
+            with open(stat) as fh:
+                pid, ppid = int(stat.split("/")[2]), fh.read().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if ppid == me:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass  # already gone, or reaped by the SDK
+    os._exit(3)
+
+
 config = {"variant": args.variant, "lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}}
 if args.seed is not None:
     config["seed"] = args.seed
@@ -61,7 +96,7 @@ for step in range(steps):
     loss *= 0.5 + random.random() / 2
     run.log({"loss": loss, "step_time": 0.01})
     if args.die == "exit" and step == steps - 1:
-        os._exit(3)
+        killed(os.path.join(os.path.dirname(run.dir), f"run-{run.id}.wandb"))
 if args.die == "raise":
     raise RuntimeError("training diverged")
 run.summary["accuracy"] = 1 - loss

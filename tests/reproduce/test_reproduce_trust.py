@@ -130,7 +130,8 @@ def test_audit_reproduce_refuses_a_tag_command_with_the_option_named(tmp_path: P
     code, findings = audit_json(store, repo.path, "--reproduce", "--select", "MLR901,MLR902,MLR701")
     assert code == 1 and codes_by_run(findings)[run_id] >= {"MLR902"}
     [failed] = findings_of(findings, "MLR902")
-    assert "--allow-command" in failed["message"]
+    assert failed["message"].startswith("could not be re-executed at its commit: the recorded command (/bin/sh -c "), failed["message"]
+    assert failed["message"].endswith("; pass --allow-command to run it")
     assert not pwned.exists()
     code, findings = audit_json(store, repo.path, "--reproduce", "--allow-command", "--select", "MLR901,MLR902,MLR701")
     assert pwned.exists()

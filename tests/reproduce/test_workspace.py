@@ -136,3 +136,77 @@ def test_from_a_subdirectory_of_the_repository(tmp_path: Path, scratch: Path) ->
 def test_not_a_repository(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="not a git repository"), checkout(tmp_path, "HEAD", None):
         pytest.fail("the block must not run")
+
+
+# Checkouts from another process (`mlrepro reproduce` run twice at once, or the nightly job
+# beside a user's command), each with a few threads (`audit --reproduce --jobs N`).
+CHECKOUTS = """\
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mlrepro.reproduce.workspace import checkout
+
+def one(_):
+    try:
+        with checkout(Path(sys.argv[1]), sys.argv[2], None) as space:
+            return "" if (space.path / "train.py").read_text() == "VERSION = 1\\n" else f"{space.path}: not the commit"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+print("ready", flush=True)
+sys.stdin.readline()  # all at once, when told
+with ThreadPoolExecutor(4) as pool:
+    for failure in pool.map(one, range(int(sys.argv[3]))):
+        if failure:
+            print(failure, flush=True)
+"""
+
+
+def test_many_concurrent_checkouts_of_one_repository(tmp_path: Path, scratch: Path) -> None:
+    """git's worktree bookkeeping (.git/worktrees/*) is not safe against concurrent `worktree
+    add`, `remove` and `prune` on one repository; without the lock in workspace.py about one
+    checkout in ten fails here ("failed to read .git/worktrees/project3/commondir")."""
+    import os
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import mlrepro
+
+    repo, old = two_commits(tmp_path)
+    repo.commit({f"pkg/module{i}.py": f"VALUE = {i}\n" * 50 for i in range(50)}, "more files: a longer checkout")
+    (repo.path / "train.py").write_text("VERSION = 3  # editing\n")
+    before = user_state(repo)
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(Path(mlrepro.__file__).parents[1])}
+    children = [
+        subprocess.Popen([sys.executable, "-c", CHECKOUTS, str(repo.path), old, "12"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+
+    def one(_: int) -> str:
+        try:
+            with checkout(repo.path, old, None) as space:
+                return "" if (space.path / "train.py").read_text() == "VERSION = 1\n" else f"{space.path}: not the commit"
+        except WorkspaceError as exc:
+            return f"WorkspaceError: {exc}"
+
+    try:
+        assert [child.stdout.readline() for child in children] == ["ready\n"] * 3  # type: ignore[union-attr]
+        for child in children:
+            child.stdin.write("go\n")  # type: ignore[union-attr]
+            child.stdin.flush()  # type: ignore[union-attr]
+        with ThreadPoolExecutor(8) as pool:
+            failures = [f for f in pool.map(one, range(24)) if f]
+        outputs = [child.communicate(timeout=600)[0] for child in children]
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    failures += [line for out in outputs for line in out.splitlines()]
+    assert failures == [], f"{len(failures)} of 60 checkouts failed: {failures[:5]}"
+    assert [child.returncode for child in children] == [0, 0, 0]
+    assert user_state(repo) == before
+    assert_nothing_left(repo, scratch)
+    [main] = git(repo.path, "worktree", "list").splitlines()
+    assert main.startswith(f"{repo.path} ")

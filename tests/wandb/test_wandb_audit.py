@@ -62,9 +62,9 @@ def test_the_mapping_reads_the_binary_log(wandb_project: WandbProject) -> None:
     killed = read_run(wandb_project.run_dir("killed"))
     assert killed.status == RUNNING and killed.end_time is None  # no exit record
     assert killed.params["seed"] == "7" and "loss" in killed.metrics
-    # The SDK's core writes whole 32 KiB blocks while the run lives, and what it holds when the
-    # process dies: a killed run's log ends on a block boundary (its last record possibly cut
-    # there, which the reader accepts) or after a whole record.
+    # Killed with its core once two 32 KiB blocks were on disk (wandb_helpers): the log ends
+    # where the core last wrote, on a block boundary (its last record possibly cut there, which
+    # the reader accepts) or after a whole record.
     [killed_log] = wandb_project.run_dir("killed").glob("run-*.wandb")
     assert sum(1 for _ in log_records(killed_log)) > 100
     raised = read_run(wandb_project.run_dir("raised"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,12 +19,30 @@ from pathlib import Path
 
 from mlrepro.sources.git_capture import GitCaptureError, run_git
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 # A large repository's checkout takes a while; a hung git (a credential prompt from a hook)
 # must still end.
 GIT_TIMEOUT_SECONDS = 600.0
 # Variables that point git at another repository or index: inside a git hook they are set,
 # and would make our commands read or write the user's index instead.
 _GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
+# In the repository's git directory, beside git's own bookkeeping (git ignores unknown files there).
+LOCK_FILE_NAME = "mlrepro-worktree.lock"
+
+# git's `worktree add`, `remove` and `prune` are not safe against each other on one repository:
+# `add` reads every .git/worktrees/* entry while another `add` has created its own but not yet
+# written it ("failed to read .git/worktrees/x/commondir"), and `prune` deletes an entry that is
+# still being created. `audit --reproduce --jobs N` (threads) and concurrent `mlrepro reproduce`
+# commands (processes) do exactly that, so those three commands take a per-repository lock: a
+# threading.Lock for the threads of this process, and flock on a file in the git common
+# directory for other processes (an flock is released when its holder dies, however it dies).
+# Only the commands are serialised: the checkouts then live, and re-execute, side by side.
+_thread_locks: dict[Path, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
 
 
 class WorkspaceError(Exception):
@@ -50,17 +69,19 @@ def checkout(repo_root: Path, commit: str, patch: bytes | None) -> Iterator[Work
     if not sha:
         raise WorkspaceError(f"commit {commit} is not in the repository at {root}")
 
+    common = _common_dir(root)
     parent = Path(tempfile.mkdtemp(prefix="mlrepro-repro-")).resolve()
     path = parent / (root.name or "worktree")
     try:
-        _git(root, "worktree", "add", "--detach", "--quiet", str(path), sha)
+        with _worktree_lock(common):
+            _git(root, "worktree", "add", "--detach", "--quiet", str(path), sha)
         applied = False
         if patch:
             _apply(path, patch, sha)
             applied = True
         yield Workspace(path=path, patch_applied=applied)
     finally:
-        _remove(root, path, parent)
+        _remove(root, common, path, parent)
 
 
 def _apply(path: Path, patch: bytes, sha: str) -> None:
@@ -70,18 +91,47 @@ def _apply(path: Path, patch: bytes, sha: str) -> None:
         raise WorkspaceError(f"the run's recorded diff does not apply on commit {sha[:12]}: {exc}") from None
 
 
-def _remove(root: Path, path: Path, parent: Path) -> None:
+def _remove(root: Path, common: Path, path: Path, parent: Path) -> None:
     # Each step on its own: a failed `worktree remove` (a file still open on some systems)
     # must not keep the directory or git's record of the worktree alive.
     try:
-        _git(root, "worktree", "remove", "--force", "--force", str(path))
+        with _worktree_lock(common):
+            _git(root, "worktree", "remove", "--force", "--force", str(path))
     except WorkspaceError:
         pass
     shutil.rmtree(parent, ignore_errors=True)
     try:
-        _git(root, "worktree", "prune")
+        with _worktree_lock(common):
+            _git(root, "worktree", "prune")
     except WorkspaceError:
         pass
+
+
+def _common_dir(root: Path) -> Path:
+    """The git directory that holds the repository's worktrees/ (the main .git, also when
+    ``root`` is itself a linked worktree): what the lock is keyed by."""
+    out = _git(root, "rev-parse", "--git-common-dir").strip()
+    return (root / out).resolve()  # relative to root unless git printed an absolute path
+
+
+@contextmanager
+def _worktree_lock(common: Path) -> Iterator[None]:
+    with _thread_locks_guard:
+        lock = _thread_locks.setdefault(common, threading.Lock())
+    with lock:
+        handle = None
+        if fcntl is not None:  # None on Windows: the threads of this process are still serialised
+            try:
+                handle = open(common / LOCK_FILE_NAME, "a+b")
+            except OSError:
+                pass  # a read-only git directory: `worktree add` fails there anyway
+        try:
+            if handle is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            yield
+        finally:
+            if handle is not None:
+                handle.close()  # releases the flock
 
 
 def _toplevel(path: Path) -> Path:

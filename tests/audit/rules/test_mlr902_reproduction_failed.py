@@ -38,8 +38,36 @@ def test_a_run_that_cannot_be_started_again_fails_with_the_reason(tmp_path: Path
     assert code == 1
     assert codes_by_run(findings) == {bare: {"MLR701", "MLR902"}}
     [failed] = findings_of(findings, "MLR902")
-    assert "no git commit recorded" in failed["message"]
+    # Nothing ran: not a verdict on the code ("did not reproduce"), the reason it never started.
+    assert failed["message"].startswith("could not be re-executed at its commit: "), failed["message"]
+    assert "no git commit recorded" in failed["message"] and "did not reproduce" not in failed["message"]
     assert reproductions_of(store) == {}
+
+
+def test_a_recorded_diff_that_does_not_apply_is_a_run_that_could_not_be_re_executed(tmp_path: Path, store: Store) -> None:
+    """The checkout itself fails (the diff, captured for real against a later commit, is
+    recorded on the older one): MLR902 gives git's reason, no reproduction run, no worktree."""
+    import json
+
+    from audit_helpers import git
+
+    from mlrepro.capture.collect import collect_tags
+
+    repo = project(tmp_path)
+    older = git(repo.path, "rev-parse", "HEAD")
+    repo.commit({"train.py": (repo.path / "train.py").read_text() + "EPOCHS = 3\n"}, "epochs")
+    (repo.path / "train.py").write_text((repo.path / "train.py").read_text().replace("EPOCHS = 3", "EPOCHS = 5"))
+    captured = collect_tags(repo.path, argv=["train.py"])
+    git(repo.path, "checkout", "--", "train.py")
+    assert captured["mlrepro.git.dirty"] == "true" and "mlrepro.git.diff_parts" in captured
+    run_id = store.run(name="moved-diff", metrics={"accuracy": 0.9}, tags={**captured, "mlrepro.git.commit": older, "mlrepro.command": json.dumps(["train.py"])})
+    code, findings = audit_json(store, repo.path, "--reproduce", "--apply-diff", *SELECT)
+    assert code == 1
+    [failed] = findings_of(findings, "MLR902")
+    assert failed["run_id"] == run_id
+    assert failed["message"].startswith(f"could not be re-executed at its commit: the run's recorded diff does not apply on commit {older[:12]}"), failed["message"]
+    assert reproductions_of(store) == {}
+    assert len(worktrees(repo)) == 1 and git(repo.path, "status", "--porcelain") == ""
 
 
 def test_reproduce_needs_a_git_repository(tmp_path: Path, store: Store, capsys: pytest.CaptureFixture[str]) -> None:

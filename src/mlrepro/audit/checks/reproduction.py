@@ -68,12 +68,14 @@ def reproduction_diverged(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
 # The verdict ``mlrepro reproduce`` gives when the original run has no metric to judge: the
 # re-execution proved nothing, so it is a failed reproduction, never a pass.
 _NOT_COMPARED = "not-compared"
+# How a run refused for want of an option (reproduce/trust.py) starts its reason.
+_NOT_EXECUTED = "not executed: "
 
 
 @run_check
 def reproduction_failed(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
-    """MLR902: the re-execution did not complete (could not start, non-zero exit, timeout, no
-    metrics), or left nothing to compare."""
+    """MLR902: the re-execution did not complete (non-zero exit, timeout, no metrics), could not
+    be started at all (the reason, no "did not reproduce"), or left nothing to compare."""
     result = ctx.reproductions.get(run.run_id)
     if result is None:
         if (recorded := _recorded(run, "failed")) is not None:
@@ -85,6 +87,13 @@ def reproduction_failed(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
     if verdict not in ("failed", _NOT_COMPARED):
         return
     notes = list(getattr(result, "notes", None) or ())
+    attempts = getattr(result, "attempts", None) or ()
+    if verdict == "failed" and not attempts:
+        # Nothing ran (no commit or command recorded, checkout failed, diff did not apply, an
+        # option needed): the code's reproducibility is unknown, which is not "did not reproduce".
+        reason = notes[0].removeprefix(_NOT_EXECUTED) if notes else ""
+        yield "could not be re-executed at its commit" + (f": {reason}" if reason else "")
+        return
     reasons = [n for n in notes if not n.startswith(("PYTHONHASHSEED", "thread settings"))][:_MAX_ITEMS] or notes[:1]
     if verdict == _NOT_COMPARED:
         reasons = [n for n in reasons if "no metrics to compare" in n] or reasons
@@ -93,7 +102,6 @@ def reproduction_failed(run: RunRecord, ctx: AuditContext) -> Iterator[str]:
     message = "re-executed at its commit, the run did not reproduce" + _ids(result)
     if reasons:
         message += ": " + "; ".join(reasons)
-    attempts = getattr(result, "attempts", None) or ()
     tail = getattr(getattr(attempts[-1], "execution", None), "log_tail", "") if attempts else ""
     last = next((line.strip() for line in reversed(tail.splitlines()) if line.strip()), "")
     if last:
