@@ -108,14 +108,7 @@ _KEYS: dict[str, tuple[int, ...]] = {
     "runs": (0,), "tags": (0, 2), "params": (0, 2), "metrics": (0, 2, 4, 3), "latest_metrics": (0, 5),
     "inputs": (1, 2, 3, 4), "input_tags": (0, 1), "logged_models": (0,), "datasets": (1, 2, 3),
 }
-# The foreign keys among the tables written: (child, column, parent, parent's key).
-_FOREIGN_KEYS = (
-    ("runs", "experiment_id", "experiments", "experiment_id"), ("datasets", "experiment_id", "experiments", "experiment_id"),
-    ("logged_models", "experiment_id", "experiments", "experiment_id"), ("tags", "run_uuid", "runs", "run_uuid"),
-    ("params", "run_uuid", "runs", "run_uuid"), ("metrics", "run_uuid", "runs", "run_uuid"),
-    ("latest_metrics", "run_uuid", "runs", "run_uuid"),
-)
-# Parents before children: PostgreSQL checks the foreign keys row by row (unless deferred).
+# Parents before children: PostgreSQL checks the foreign keys row by row (on an append).
 _ORDER = ("datasets", "runs", "logged_models", "tags", "params", "metrics", "latest_metrics", "inputs", "input_tags")
 
 
@@ -171,6 +164,7 @@ class Summary:
     active_before: int = 0  # active runs the store held already (--append)
     seconds: float = 0.0
     write_seconds: float = 0.0  # of which inserting and committing (the rest: making rows, MLflow's migrations)
+    index_seconds: float = 0.0  # and building the indexes after the load
     vacuum_seconds: float = 0.0  # and PostgreSQL's VACUUM ANALYZE
     rows: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
@@ -297,7 +291,6 @@ class _Rerunnable:
 
 @dataclass
 class _Experiment:
-    index: int
     experiment_id: str
     name: str
     location: str  # artifact_location
@@ -500,7 +493,7 @@ class _Factory:
         else:
             tags["mlflow.source.name"] = f"{path}/{script}"
             tags["mlflow.source.type"] = "LOCAL"
-            if kind not in ("no-commit",):
+            if kind != "no-commit":
                 tags.update({
                     "mlflow.source.git.commit": commit, "mlflow.source.git.branch": rng.choice(("main", "main", f"{user}/exp")),
                     "mlflow.source.git.repoURL": f"git@github.com:acme/{exp.repo}.git", "mlflow.gitRepoURL": f"git@github.com:acme/{exp.repo}.git",
@@ -691,6 +684,9 @@ class _Writer:
         self.uri = uri
         self.seconds = 0.0  # spent writing (the rest of a generation is making the rows)
         self.vacuum_seconds = 0.0
+        self.index_seconds = 0.0
+        self._schema: list[tuple[Any, ...]] = []
+        self._restore: list[str] = []
         self.engine = create_engine(uri)
         self.dialect = self.engine.dialect.name
         self.raw = self.engine.raw_connection()
@@ -701,10 +697,10 @@ class _Writer:
 
         elif self.dialect == "sqlite":
             # For this connection only (nothing persists in the file): no fsync per batch, the
-            # rollback journal in memory, and a cache that holds the indexes' hot pages. A
+            # rollback journal in memory, and 1 GiB of cache for the indexes (run ids are random). A
             # generation that crashes leaves a broken file: generate it again.
             cursor = self.raw.cursor()
-            for pragma in ("synchronous = OFF", "journal_mode = MEMORY", "cache_size = -262144"):
+            for pragma in ("synchronous = OFF", "journal_mode = MEMORY", "cache_size = -1048576"):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
         else:
@@ -744,32 +740,68 @@ class _Writer:
         finally:
             cursor.close()
 
-    def defer_foreign_keys(self) -> bool:
-        """PostgreSQL checks each row's foreign keys with a query of its own, which costs about
-        a third of a fresh load; as a superuser the session can skip them (the constraints
-        stay) and :meth:`check_foreign_keys` checks them all at the end, set-based."""
-        if self.dialect != "postgresql":
-            return False
-        cursor = self.raw.cursor()
-        try:
-            cursor.execute("SET session_replication_role = replica")
-            self.raw.commit()
-            return True
-        except Exception:  # not a superuser: the checks stay on
-            self.raw.rollback()
-            return False
-        finally:
-            cursor.close()
+    def schema(self) -> list[tuple[Any, ...]]:
+        """The definitions of the keys, constraints and indexes on the tables written."""
+        tables = list(TABLES)
+        if self.dialect == "sqlite":
+            marks = ", ".join("?" * len(tables))
+            return sorted(self.execute(f"SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name IN ({marks})", tables))
+        return sorted(self.execute(
+            "SELECT conrelid::regclass::text, conname, contype::text, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = ANY(?::regclass[]) OR confrelid = ANY(?::regclass[]) "
+            "UNION ALL SELECT tablename, indexname, 'index', indexdef FROM pg_indexes WHERE tablename = ANY(?)",
+            (tables, tables, tables),
+        ))
 
-    def check_foreign_keys(self) -> None:
-        orphans = []
-        for child, column, parent, key in _FOREIGN_KEYS:
-            sql = f'SELECT COUNT(*) FROM "{child}" c WHERE NOT EXISTS (SELECT 1 FROM "{parent}" p WHERE p.{key} = c.{column})'
-            count = int(self.execute(sql)[0][0])
-            if count:
-                orphans.append(f"{count} rows of {child} without their {parent}")
-        if orphans:
-            raise GenerationError("the generated rows break foreign keys: " + "; ".join(orphans))
+    def drop_indexes(self) -> None:
+        """Before a fresh load: inserting into B-trees keyed by random run ids costs most of
+        it; building them afterwards, sorted, costs little. The definitions are read from the
+        database (as MLflow made them) and :meth:`restore_indexes` recreates them unchanged.
+        SQLite keeps its primary keys (they are part of the table), PostgreSQL drops its
+        foreign keys too and validates them when they come back."""
+        self._schema = self.schema()
+        tables = list(TABLES)
+        if self.dialect == "sqlite":
+            marks = ", ".join("?" * len(tables))
+            found = self.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({marks})", tables)
+            self._restore = [sql for _, sql in found]
+            for name, _ in found:
+                self.execute(f'DROP INDEX "{name}"')
+            return
+        constraints = self.execute(
+            "SELECT conrelid::regclass::text, quote_ident(conname), contype::text, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype IN ('p', 'u', 'f') AND (conrelid = ANY(?::regclass[]) OR confrelid = ANY(?::regclass[]))",
+            (tables, tables),
+        )
+        # Indexes that back no key: MLflow's index_<table>_<column>s.
+        indexes = self.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = ANY(?::regclass[]) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))",
+            (tables,),
+        )
+        foreign = [c for c in constraints if c[2] == "f"]
+        keys = [c for c in constraints if c[2] != "f"]
+        for table, name, _, _ in (*foreign, *keys):
+            self.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for name, _ in indexes:
+            self.execute(f"DROP INDEX {name}")
+        self._restore = [
+            *(definition for _, definition in indexes),
+            *(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}" for table, name, _, definition in (*keys, *foreign)),
+        ]
+
+    def restore_indexes(self) -> None:
+        started = time.perf_counter()
+        if self.dialect == "postgresql":
+            self.execute("SET maintenance_work_mem = '512MB'")  # sorts of the index builds in memory
+        try:
+            for statement in self._restore:
+                self.execute(statement)
+        except Exception as exc:  # a duplicate key or a row without its run: a bug here, reported as such
+            raise GenerationError(f"the generated rows break a key of MLflow's schema: {str(exc).strip().splitlines()[0]}") from None
+        if self.schema() != self._schema:
+            raise GenerationError("the keys and indexes did not come back as MLflow made them")
+        self.index_seconds = time.perf_counter() - started
 
     def finish(self, tables: Sequence[str]) -> None:
         """PostgreSQL: statistics and visibility maps as autovacuum would leave them in a store
@@ -920,7 +952,11 @@ def _empty_sqlite_store(path: Path) -> bool:
 
 def resolve_uri(uri: str) -> str:
     """``postgresql://`` names no driver, and SQLAlchemy 2.1 then picks psycopg 3: the store is
-    written (COPY) and read through psycopg2, so the URI names it. Other URIs are unchanged."""
+    written (COPY) and read through psycopg2, so the URI names it. A relative SQLite path is
+    made absolute: the audit and the client may run elsewhere."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path, sep, query = uri[len("sqlite:///"):].partition("?")
+        return f"sqlite:///{Path(url2pathname(path)).resolve()}{sep}{query}"
     if not uri.startswith("postgresql://"):
         return uri
     try:
@@ -992,7 +1028,7 @@ def generate(options: Options, progress: Callable[[int, int], None] | None = Non
                                                              ExperimentTag("mlflow.note.content", f"{name}: models for {_DOMAINS[index % len(_DOMAINS)]}")])
                 found = store.get_experiment(exp_id)
             domain = _DOMAINS[index % len(_DOMAINS)]
-            exp = _Experiment(index, found.experiment_id, name, found.artifact_location.rstrip("/"), domain, _family(index),
+            exp = _Experiment(found.experiment_id, name, found.artifact_location.rstrip("/"), domain, _family(index),
                               _TEAMS[index % len(_TEAMS)], f"{domain}-models")
             exp.commits = [_hex(rng, 160) for _ in range(rng.randint(5, 40))]
             exp.freezes = [_hex(rng, 256) for _ in range(rng.randint(2, 6))]
@@ -1013,7 +1049,8 @@ def generate(options: Options, progress: Callable[[int, int], None] | None = Non
             writer.write({"datasets": new_datasets})
             summary.rows["datasets"] += len(new_datasets)
 
-        deferred = not options.append and writer.defer_foreign_keys()  # an append is small: checked row by row
+        if not options.append:  # an append is small and its tables are not: it goes through the indexes
+            writer.drop_indexes()
         factory = _Factory(rng, experiments, options, existing)
         stride = max(1, options.runs // 100)
         per_kind: Counter[str] = Counter()
@@ -1054,10 +1091,10 @@ def generate(options: Options, progress: Callable[[int, int], None] | None = Non
             progress(done, options.runs)
         if not options.append:
             _registry(writer, rng, models, summary)
-        if deferred:
-            writer.check_foreign_keys()
+        if not options.append:
+            writer.restore_indexes()
         writer.finish(tuple(_ORDER) + ("registered_models", "model_versions", "model_version_tags", "registered_model_aliases"))
-        summary.write_seconds, summary.vacuum_seconds = writer.seconds, writer.vacuum_seconds
+        summary.write_seconds, summary.index_seconds, summary.vacuum_seconds = writer.seconds, writer.index_seconds, writer.vacuum_seconds
     finally:
         writer.close()
         store.engine.dispose()

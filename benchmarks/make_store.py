@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = sum(summary.rows.values())
     print(f"store: {summary.uri}")
     print(f"generated {summary.runs:,} runs ({summary.deleted:,} deleted) in {len(summary.experiments)} experiments: "
-          f"{rows:,} rows in {summary.seconds:.1f} s ({summary.runs / summary.seconds:,.0f} runs/s; writing {summary.write_seconds:.1f} s"
+          f"{rows:,} rows in {summary.seconds:.1f} s ({summary.runs / summary.seconds:,.0f} runs/s; writing {summary.write_seconds:.1f} s, indexes {summary.index_seconds:.1f} s"
           + (f", VACUUM ANALYZE {summary.vacuum_seconds:.1f} s)" if summary.vacuum_seconds else ")"))
     print("  rows: " + ", ".join(f"{table} {count:,}" for table, count in sorted(summary.rows.items())))
     print("  kinds: " + ", ".join(f"{kind} {count:,}" for kind, count in summary.kinds.most_common()))
