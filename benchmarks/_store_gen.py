@@ -166,6 +166,7 @@ class Summary:
     write_seconds: float = 0.0  # of which inserting and committing (the rest: making rows, MLflow's migrations)
     index_seconds: float = 0.0  # and building the indexes after the load
     vacuum_seconds: float = 0.0  # and PostgreSQL's VACUUM ANALYZE
+    server_cpu_seconds: float | None = None  # CPU of the PostgreSQL server process (local servers)
     rows: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
     experiments: dict[str, str] = field(default_factory=dict)  # name -> id
@@ -687,6 +688,7 @@ class _Writer:
         self.index_seconds = 0.0
         self._schema: list[tuple[Any, ...]] = []
         self._restore: list[str] = []
+        self.backend: int | None = None  # PostgreSQL's server process for this connection
         self.engine = create_engine(uri)
         self.dialect = self.engine.dialect.name
         self.raw = self.engine.raw_connection()
@@ -694,7 +696,7 @@ class _Writer:
             driver = type(self.raw.driver_connection).__module__.split(".")[0]
             if driver != "psycopg2":
                 raise GenerationError(f"COPY needs the psycopg2 driver, the URI uses {driver!r} (pip install psycopg2-binary)")
-
+            self.backend = int(self.execute("SELECT pg_backend_pid()")[0][0])
         elif self.dialect == "sqlite":
             # For this connection only (nothing persists in the file): no fsync per batch, the
             # rollback journal in memory, and 1 GiB of cache for the indexes (run ids are random). A
@@ -821,6 +823,19 @@ class _Writer:
             cursor.close()
             connection.autocommit = False
             self.vacuum_seconds = time.perf_counter() - started
+
+    def backend_cpu(self) -> float | None:
+        """CPU seconds the PostgreSQL server process spent on this connection, when it runs on
+        this machine: on a shared machine, CPU time says more than the wall clock."""
+        if self.backend is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.backend}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        import os
+
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
     def close(self) -> None:
         self.raw.close()
@@ -1095,6 +1110,7 @@ def generate(options: Options, progress: Callable[[int, int], None] | None = Non
             writer.restore_indexes()
         writer.finish(tuple(_ORDER) + ("registered_models", "model_versions", "model_version_tags", "registered_model_aliases"))
         summary.write_seconds, summary.index_seconds, summary.vacuum_seconds = writer.seconds, writer.index_seconds, writer.vacuum_seconds
+        summary.server_cpu_seconds = writer.backend_cpu()
     finally:
         writer.close()
         store.engine.dispose()

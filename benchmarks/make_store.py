@@ -34,6 +34,7 @@ could not be generated.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated {summary.runs:,} runs ({summary.deleted:,} deleted) in {len(summary.experiments)} experiments: "
           f"{rows:,} rows in {summary.seconds:.1f} s ({summary.runs / summary.seconds:,.0f} runs/s; writing {summary.write_seconds:.1f} s, indexes {summary.index_seconds:.1f} s"
           + (f", VACUUM ANALYZE {summary.vacuum_seconds:.1f} s)" if summary.vacuum_seconds else ")"))
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"  CPU: {cpu.ru_utime + cpu.ru_stime:.1f} s in this process (with MLflow's import and migrations)"
+          + (f", {summary.server_cpu_seconds:.1f} s in the PostgreSQL server" if summary.server_cpu_seconds is not None else ""))
     print("  rows: " + ", ".join(f"{table} {count:,}" for table, count in sorted(summary.rows.items())))
     print("  kinds: " + ", ".join(f"{kind} {count:,}" for kind, count in summary.kinds.most_common()))
     if summary.artifact_files:
