@@ -435,6 +435,7 @@ class _Factory:
         duration = rng.randint(60_000, 3 * 3_600_000)
         end = None if status == "RUNNING" else start + duration
         commit = rng.choice(exp.commits)
+        branch = rng.choice(("main", "main", f"{user}/exp"))
         # The capture plugin's tags: not on `mlflow run` projects (the launcher creates the run)
         # nor on runs of teams without the plugin; problem runs come with and without them.
         captured = kind not in ("mlflow-only", "project", "no-commit", "bad-commit")  # the plugin records HEAD: always a hash
@@ -496,7 +497,7 @@ class _Factory:
             tags["mlflow.source.type"] = "LOCAL"
             if kind != "no-commit":
                 tags.update({
-                    "mlflow.source.git.commit": commit, "mlflow.source.git.branch": rng.choice(("main", "main", f"{user}/exp")),
+                    "mlflow.source.git.commit": commit, "mlflow.source.git.branch": branch,
                     "mlflow.source.git.repoURL": f"git@github.com:acme/{exp.repo}.git", "mlflow.gitRepoURL": f"git@github.com:acme/{exp.repo}.git",
                 })
         if kind == "bad-commit":
@@ -504,7 +505,7 @@ class _Factory:
         if family.autolog and rng.random() < 0.4:
             tags["mlflow.autologging"] = family.autolog
         if captured:
-            tags.update(self._capture_tags(exp, kind, commit, user, path, script, params))
+            tags.update(self._capture_tags(exp, kind, commit, branch, user, path, script, params))
         if parent is not None:
             tags["mlflow.parentRunId"] = parent.run_id
 
@@ -555,11 +556,12 @@ class _Factory:
             exp.last_finished = _Rerunnable(run_id, params, user_tags, tuple(history))
         return run
 
-    def _capture_tags(self, exp: _Experiment, kind: str, commit: str, user: str, path: str, script: str, params: dict[str, str]) -> dict[str, str]:
+    def _capture_tags(self, exp: _Experiment, kind: str, commit: str, branch: str, user: str, path: str, script: str,
+                      params: dict[str, str]) -> dict[str, str]:
         rng = self.rng
         threads = rng.choice(("unset", "unset", "8", "16"))
         tags = {
-            "mlrepro.git.commit": commit, "mlrepro.git.branch": rng.choice(("main", "main", f"{user}/exp")),
+            "mlrepro.git.commit": commit, "mlrepro.git.branch": branch,
             "mlrepro.git.dirty": "false", "mlrepro.git.remote_contains_commit": "true", "mlrepro.git.cwd": ".",
             "mlrepro.command": json.dumps([script, "--config", params.get("config", "configs/base.yaml")]),
             "mlrepro.cwd": path, "mlrepro.python": rng.choice(_PYTHONS), "mlrepro.platform": rng.choice(_PLATFORMS),
@@ -688,6 +690,7 @@ class _Writer:
         self.index_seconds = 0.0
         self._schema: list[tuple[Any, ...]] = []
         self._restore: list[str] = []
+        self.sort_batches = True  # into live B-trees; not when PostgreSQL builds them afterwards
         self.backend: int | None = None  # PostgreSQL's server process for this connection
         self.engine = create_engine(uri)
         self.dialect = self.engine.dialect.name
@@ -716,7 +719,8 @@ class _Writer:
                 batch = rows.get(table)
                 if not batch:
                     continue
-                batch.sort(key=operator.itemgetter(*_KEYS[table]))
+                if self.sort_batches:
+                    batch.sort(key=operator.itemgetter(*_KEYS[table]))
                 columns = TABLES[table]
                 if self.dialect == "sqlite":
                     names = ", ".join(f'"{c}"' for c in columns)
@@ -781,6 +785,7 @@ class _Writer:
             "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))",
             (tables,),
         )
+        self.sort_batches = False
         foreign = [c for c in constraints if c[2] == "f"]
         keys = [c for c in constraints if c[2] != "f"]
         for table, name, _, _ in (*foreign, *keys):

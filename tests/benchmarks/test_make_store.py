@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -140,9 +141,13 @@ def test_the_same_seed_gives_the_same_store_and_append_adds_runs(tmp_path: Path,
     assert dump == _dump(tmp_path / "b.db") and all(dump[:6])
 
     assert make_store.main(["--uri", f"sqlite:///{tmp_path / 'a.db'}", "--runs", "10"]) == 2  # refuses to overwrite
+    now = datetime.now(timezone.utc)
     added = gen.generate(gen.Options(uri=f"sqlite:///{tmp_path / 'a.db'}", runs=25, experiments=3, seed=3,
-                                     artifact_root="s3://bucket/artifacts", append=True, start=gen.datetime.now(gen.timezone.utc)))
+                                     artifact_root="s3://bucket/artifacts", append=True, start=now))
     assert added.active_before == first.runs - first.deleted
+    # New runs, started from now on: what an --incremental audit picks up.
+    assert not {e.run_id for e in added.sample} & {e.run_id for e in first.sample}
+    assert min(e.start_time for e in added.sample) >= now.timestamp() * 1000
     assert gen.verify(added, full_count=True) == []
     conn = sqlite3.connect(tmp_path / "a.db")
     try:
