@@ -140,11 +140,11 @@ def audit_report(
         command="audit",
         root=sources.context.repo.root if sources.context.repo else cwd.resolve(),
         fail_on=policy.fail_on,
-        notes=tuple(
+        notes=(*sources.notes, *(
             f"{len(ids)} run{'s' if len(ids) != 1 else ''} of {redact(url)} not checked against this repository "
             f"({sources.context.repo.root if sources.context.repo else cwd}): audit from that repository, or pass it with --repo"
             for url, ids in sorted(result.foreign.items())
-        ),
+        )),
     )
 
 
