@@ -390,6 +390,17 @@ def test_what_the_fast_path_cannot_translate_goes_to_the_client(sqlite_store: tu
         SqlRunReader.open(store.uri)
 
 
+def test_a_postgresql_uri_without_a_driver_is_read_with_the_verified_one(postgres_store: tuple[Store, dict[str, str]]) -> None:
+    """`mlflow server --backend-store-uri postgresql://...` names no driver, and SQLAlchemy 2.1
+    would then pick psycopg 3; the fast path reads with psycopg2, which it was tested with."""
+    store, runs = postgres_store
+    experiments = MlflowStore.open(store.uri).experiments()
+    with SqlRunReader.open(store.uri.replace("postgresql+psycopg2://", "postgresql://")) as reader:
+        assert runs["good"] in {r.run_id for r in reader.iter_runs(experiments)}
+    with pytest.raises(SqlFastPathUnavailable, match="not verified with the pg8000 driver"):
+        SqlRunReader.open(store.uri.replace("+psycopg2", "+pg8000"))
+
+
 def test_a_start_time_the_client_cannot_read_is_read_and_ordered_last(sqlite_store: tuple[Store, dict[str, str]], tmp_path: Path) -> None:
     """MLflow's RunInfo refuses a missing start time, so one such row (a bulk import, a
     hand-edited store) stops the client's whole search; the fast path reads it, last, as the

@@ -26,6 +26,7 @@ SQLAlchemy (a dependency of MLflow) is imported when a reader is opened, never a
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import math
 import os
@@ -55,7 +56,8 @@ VERIFIED_REVISIONS = frozenset({
 })
 BATCH_SIZE = 5_000  # run ids per IN list: far below SQLite's 32,766 bound parameters
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
-_READABLE = ("sqlite", "postgresql")
+# The databases and drivers the tests run the fast path on (server-side cursors, parameter style).
+_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg2"}
 _TABLES = ("runs", "tags", "params", "latest_metrics", "inputs", "input_tags", "datasets", "experiments")
 
 
@@ -89,6 +91,7 @@ class SqlRunReader:
             raise SqlFastPathUnavailable(f"not verified with this database driver (parameter style {paramstyle})")
         self._mark = "?" if paramstyle == "qmark" else "%s"
         self._object_agg = "json_group_object" if dialect == "sqlite" else "json_object_agg"
+        self._cursors = 0
 
     @property
     def connection(self) -> Any:
@@ -105,8 +108,8 @@ class SqlRunReader:
         scheme = database_scheme(uri)
         if scheme is None:
             raise SqlFastPathUnavailable(f"{redact(uri)} is not a database URI")
-        if scheme not in _READABLE:
-            raise SqlFastPathUnavailable(f"not verified on {scheme} (only on {' and '.join(_READABLE)})")
+        if scheme not in _DRIVERS:
+            raise SqlFastPathUnavailable(f"not verified on {scheme} (only on {' and '.join(_DRIVERS)})")
         if os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").strip().lower() in ("true", "1"):
             # The client then scopes every query to the request's workspace.
             raise SqlFastPathUnavailable("MLflow workspaces are enabled (MLFLOW_ENABLE_WORKSPACES)")
@@ -117,6 +120,18 @@ class SqlRunReader:
             raise SqlFastPathUnavailable("SQLAlchemy is not installed") from None
 
         uri = absolute_uri(uri)
+        try:
+            url = sqlalchemy.engine.make_url(uri)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's ArgumentError
+            raise TrackingStoreError(f"{redact(uri)}: not a database URI SQLAlchemy can read: {_short(exc)}") from None
+        if url.drivername == "postgresql":
+            # No driver named: the verified one (SQLAlchemy 2.1 would pick psycopg 3 instead).
+            url = url.set(drivername="postgresql+psycopg2")
+        driver = url.get_driver_name()
+        if driver != _DRIVERS[scheme]:
+            raise SqlFastPathUnavailable(f"not verified with the {driver} driver (only with {_DRIVERS[scheme]} for {scheme})")
+        if scheme == "postgresql" and importlib.util.find_spec("psycopg2") is None:
+            raise SqlFastPathUnavailable("psycopg2 is not installed")
         kwargs: dict[str, Any] = {"poolclass": NullPool}
         if scheme == "sqlite":
             path = _sqlite_path(uri)
@@ -124,9 +139,8 @@ class SqlRunReader:
                 raise SqlFastPathUnavailable("an in-memory SQLite database holds no runs")
             if not path.is_file():
                 raise TrackingStoreError(f"{redact(uri)}: no MLflow database at {path} (nothing to audit)")
-            url: Any = _read_only_uri(uri)
+            url = _read_only_uri(uri)
         else:
-            url = sqlalchemy.engine.make_url(uri)
             # Read-only for the whole session: even a statement outside our transaction cannot write.
             options = " ".join(filter(None, [str(url.query.get("options", "")), "-c default_transaction_read_only=on"]))
             url = url.update_query_dict({"options": options})
@@ -183,6 +197,8 @@ class SqlRunReader:
             _translate(filter_string, self._mark)
         if not experiments:
             return
+        if not all(e.experiment_id.isdigit() for e in experiments):
+            raise SqlFastPathUnavailable("the tracking store's experiment ids are not those of an MLflow database")
         ids = _ids(experiments)
         try:
             held = {str(i): name for i, name in self._fetch(f"SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active' AND experiment_id IN ({self._marks(ids)})", ids)}
@@ -248,7 +264,8 @@ class SqlRunReader:
         query = f"SELECT {self._RUN_COLUMNS} FROM runs WHERE {where} ORDER BY {self._ORDER}"
         if self.dialect == "postgresql":
             # A server-side cursor inside the snapshot: rows stream, memory stays flat.
-            cursor = self._dbapi.cursor(name="mlrepro_runs")
+            self._cursors += 1
+            cursor = self._dbapi.cursor(name=f"mlrepro_runs_{self._cursors}")
             try:
                 cursor.execute(query, tuple(values))
                 while batch := cursor.fetchmany(self._batch):
