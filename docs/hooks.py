@@ -52,6 +52,7 @@ KEY_HELP: dict[str, dict[str, str]] = {
         "extend-per-file-ignores": "Glob to codes, added to `per-file-ignores`.",
         "tracking-uri": "The MLflow tracking store, below `--tracking-uri` and `$MLFLOW_TRACKING_URI`.",
         "max-file-size-kb": "Larger files are reported unread (MLR002).",
+        "backend-store-uri": "The tracking server's own database (`postgresql://...`, `sqlite:///...`), below `$MLREPRO_BACKEND_STORE_URI`: `audit` reads runs from it with read-only SQL instead of the server's REST API.",
         "repos": "Repository URL as runs record it (any spelling) to the path of its clone, relative to this file: `audit`, `report` and `reproduce` check and re-execute each run from it; `--repo` adds to and overrides it.",
     },
     "audit": {
@@ -224,6 +225,7 @@ def _default(section: str, key: str, objects: Mapping[str, Any]) -> str:
         ("", "tracking-uri"): f"`$MLFLOW_TRACKING_URI`, else {_code(DEFAULT_TRACKING_URI)}",
         ("", "max-file-size-kb"): _code(settings.max_file_bytes // 1024),
         ("", "repos"): _code({}),
+        ("", "backend-store-uri"): "none: runs are read from the tracking URI",
         ("reproduce", "command"): "none: the run's `MLproject` entry point or its recorded command",
         ("reproduce", "executor"): _code("local"),
         ("reproduce", "ray-address"): "`$RAY_ADDRESS`, else a cluster started on this machine",

@@ -150,7 +150,7 @@ def audit_report(
         command="audit",
         root=sources.context.repo.root if sources.context.repo else cwd.resolve(),
         fail_on=policy.fail_on,
-        notes=tuple(_not_checked(redact(url), len(ids), auditor.roots) for url, ids in sorted(result.foreign.items())),
+        notes=(*sources.notes, *(_not_checked(redact(url), len(ids), auditor.roots) for url, ids in sorted(result.foreign.items()))),
     )
 
 

@@ -38,7 +38,8 @@ LINT_KEYS = {
 }
 # Sub-tables owned by the other commands; each reads its own.
 SECTIONS = {"audit", "reproduce", "report", "promote", "capture"}
-OTHER_KEYS = {"tracking-uri", "repos"}
+# backend-store-uri: the tracking server's database, read directly by the audit (audit/sources.py).
+OTHER_KEYS = {"tracking-uri", "repos", "backend-store-uri"}
 
 
 class ConfigError(Exception):

@@ -128,6 +128,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "per-file-ignores": _per_file_ignores,
         "extend-per-file-ignores": _per_file_ignores,
         "tracking-uri": _text,
+        "backend-store-uri": _text,
         "max-file-size-kb": _whole(1, maximum=2**30),  # up to a terabyte
         "repos": _repos,
     },

@@ -5,21 +5,28 @@ pure."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlrepro import redaction
 from mlrepro.audit.context import AuditContext, CodeRepository, OtherRepository
 from mlrepro.audit.policy import AuditPolicy
 from mlrepro.config import Settings
 from mlrepro.records import ModelVersionRecord, RunRecord
 from mlrepro.sources.git_repo import GitRepo, GitRepoError, LazyGitRepo, find_work_tree
-from mlrepro.sources.mlflow_store import DEFAULT_TRACKING_URI, MlflowStore, resolve_tracking_uri
+from mlrepro.sources.mlflow_store import DEFAULT_TRACKING_URI, Experiment, MlflowStore, absolute_uri, resolve_tracking_uri
 
 if TYPE_CHECKING:
+    from mlrepro.sources.mlflow_sql import SqlRunReader
     from mlrepro.sources.wandb_dir import WandbDirs
+
+# The tracking server's database, for the SQL fast path (see backend_database); the variable
+# keeps its password out of pyproject.toml.
+BACKEND_STORE_VARIABLE = "MLREPRO_BACKEND_STORE_URI"
 
 
 @dataclass
@@ -27,6 +34,10 @@ class AuditSources:
     store: MlflowStore | None  # None: only W&B directories to audit (no store configured, none at the default)
     context: AuditContext
     wandb: WandbDirs | None = None
+    # The store's database, read directly (sources/mlflow_sql.py) for the runs; None: the client.
+    database_uri: str | None = None
+    # One-line facts for the report (why the runs were read through the client after all).
+    notes: list[str] = field(default_factory=list)
 
     def runs(
         self,
@@ -70,13 +81,37 @@ class AuditSources:
             filters = [f"attributes.start_time >= {ms}", f"attributes.end_time >= {ms}", "attributes.status = 'RUNNING'"]
         else:
             filters = [f"attributes.start_time >= {int(since.timestamp() * 1000)}" if since else ""]
+        reader = self._fast_path(experiments, filters)
         seen: set[str] = set()
-        for filter_string in filters:
-            for run in self.store.iter_runs(experiments, filter_string):
-                if run.run_id in seen:
-                    continue
-                seen.add(run.run_id)
-                yield self._with_artifacts(run)
+        try:
+            for filter_string in filters:
+                for run in (reader or self.store).iter_runs(experiments, filter_string):
+                    if run.run_id in seen:
+                        continue
+                    seen.add(run.run_id)
+                    yield self._with_artifacts(run)
+        finally:
+            if reader is not None:
+                reader.close()
+
+    def _fast_path(self, experiments: Sequence[Experiment], filters: Sequence[str]) -> SqlRunReader | None:
+        """The SQL reader of the store's database when it can answer every query of this audit
+        exactly as the client would; else None, and a note saying why. Decided before the
+        first run is read, so that no run is read twice or missed."""
+        if self.database_uri is None:
+            return None
+        from mlrepro.sources.mlflow_sql import SqlFastPathUnavailable, SqlRunReader
+
+        reader = None
+        try:
+            reader = SqlRunReader.open(self.database_uri)
+            reader.prepare(experiments, filters)
+            return reader
+        except SqlFastPathUnavailable as exc:
+            if reader is not None:
+                reader.close()
+            self.notes.append(f"runs read through the MLflow client, not the SQL fast path: {exc.reason}")
+            return None
 
     def _with_artifacts(self, run: RunRecord) -> RunRecord:
         if run.source == "wandb":  # the adapter lists a run directory's files (cheap, local) with the run
@@ -115,6 +150,7 @@ def open_sources(
         store = None  # nothing configured and no embedded store here: audit the W&B runs alone
     else:
         store = MlflowStore.open(uri, writable=writable)
+    database = backend_database(store.uri, settings, cwd) if store is not None else None
     repo: GitRepo | LazyGitRepo | None
     if repo_path is not None:
         repo = GitRepo.open(repo_path, search_parent_directories=False)  # an explicit --repo must be one
@@ -123,7 +159,30 @@ def open_sources(
         work_tree = find_work_tree(cwd)
         repo = LazyGitRepo(work_tree) if work_tree is not None else None
     context = AuditContext(policy=policy, repo=repo, data=data_versions(repo), artifacts_listed=artifacts)
-    return AuditSources(store, context, wandb)
+    return AuditSources(store, context, wandb, database_uri=database)
+
+
+def backend_database(tracking_uri: str, settings: Settings, cwd: Path) -> str | None:
+    """The database the audit reads runs from directly: the tracking URI itself when it is
+    one (``sqlite:///``, ``postgresql://``, ...), else for a tracking server its backend store,
+    ``$MLREPRO_BACKEND_STORE_URI`` or ``[tool.mlrepro] backend-store-uri`` (a relative SQLite
+    path from the configuration's directory), as the server was started with. None: the
+    client reads the runs."""
+    from mlrepro.sources.mlflow_sql import database_scheme
+
+    if database_scheme(tracking_uri) is not None:
+        return tracking_uri
+    if not tracking_uri.lower().startswith(("http://", "https://")):
+        return None
+    configured = settings.table.get("backend-store-uri")
+    if os.environ.get(BACKEND_STORE_VARIABLE, "").strip():
+        database = absolute_uri(os.environ[BACKEND_STORE_VARIABLE].strip(), cwd)
+    elif isinstance(configured, str) and configured.strip():
+        database = absolute_uri(configured.strip(), settings.root)
+    else:
+        return None
+    redaction.remember_uri(database)  # its password is redacted wherever it shows up from here on
+    return database
 
 
 def data_versions(repo: GitRepo | LazyGitRepo | None) -> Any:

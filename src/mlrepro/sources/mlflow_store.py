@@ -212,6 +212,66 @@ class Experiment:
     name: str
 
 
+def select_experiments(found: Sequence[Experiment], include: Sequence[str], exclude: Sequence[str]) -> list[Experiment]:
+    """The experiments an audit reads among the active ones ``found``: those named (by name,
+    else id) in ``include``, in that order, or all; minus those named in ``exclude``."""
+    if include:
+        by_name = {e.name: e for e in found}
+        by_id = {e.experiment_id: e for e in found}
+        missing = [name for name in include if name not in by_name and name not in by_id]
+        if missing:
+            raise TrackingStoreError(f"no such experiment: {', '.join(missing)}")
+        found = [by_name.get(name) or by_id[name] for name in include]
+    return [e for e in found if e.name not in exclude and e.experiment_id not in exclude]
+
+
+def run_record(
+    *,
+    run_id: str,
+    experiment_id: str,
+    experiment_name: str | None,
+    run_name: str | None,
+    status: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    datasets: Sequence[DatasetInput],
+    model_outputs: Sequence[tuple[int | None, str]],
+    artifact_uri: str | None,
+    lifecycle_stage: str | None,
+) -> RunRecord:
+    """One run as the checks see it, from what MLflow stores; the client path and the SQL fast
+    path (``mlflow_sql``) both build their records here, so they cannot drift apart.
+
+    The store keeps no order among a run's dataset inputs or logged models (their rows carry
+    random ids, and MLflow reads them without ORDER BY, so PostgreSQL returns them in any
+    order): both are sorted, datasets by their fields, models by (step, id)."""
+    run_name = run_name or tags.get("mlflow.runName") or None
+    return RunRecord(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        experiment_name=experiment_name,
+        run_name=run_name,
+        name_generated=_generated_name(run_name),
+        status=status,
+        start_time=_time(start_ms),
+        end_time=_time(end_ms),
+        params=params,
+        metrics=metrics,
+        tags=tags,
+        datasets=tuple(sorted(datasets, key=_dataset_key)),
+        model_ids=tuple(model_id for _, model_id in sorted(model_outputs, key=lambda o: (o[0] or 0, o[1]))),
+        artifact_uri=artifact_uri,
+        deleted=lifecycle_stage == "deleted",
+    )
+
+
+def _dataset_key(d: DatasetInput) -> tuple[str, str, str, str, str]:
+    return (d.name, d.digest or "", d.source_type or "", d.source or "", d.context or "")
+
+
 class MlflowStore:
     """One tracking URI. Construct with :meth:`open`; every method raises TrackingStoreError."""
 
@@ -250,14 +310,7 @@ class MlflowStore:
             found = [Experiment(e.experiment_id, e.name) for e in self._paged(self._client.search_experiments, view_type=ViewType.ACTIVE_ONLY)]
         except Exception as exc:
             raise TrackingStoreError(f"{redact(self.uri)}: cannot list experiments: {_short(exc)}") from None
-        if include:
-            by_name = {e.name: e for e in found}
-            by_id = {e.experiment_id: e for e in found}
-            missing = [name for name in include if name not in by_name and name not in by_id]
-            if missing:
-                raise TrackingStoreError(f"no such experiment: {', '.join(missing)}")
-            found = [by_name.get(name) or by_id[name] for name in include]
-        return [e for e in found if e.name not in exclude and e.experiment_id not in exclude]
+        return select_experiments(found, include, exclude)
 
     def _paged(self, method: Any, **kwargs: Any) -> Iterator[Any]:
         token = None
@@ -309,25 +362,21 @@ class MlflowStore:
             context = next((t.value for t in item.tags or () if t.key == "mlflow.data.context"), None)
             datasets.append(DatasetInput(ds.name, ds.digest or None, ds.source_type or None, ds.source or None, context))
         outputs = getattr(run, "outputs", None)
-        model_ids = tuple(o.model_id for o in getattr(outputs, "model_outputs", None) or ())
-        tags = dict(data.tags)
-        run_name = info.run_name or tags.get("mlflow.runName") or None
-        return RunRecord(
+        return run_record(
             run_id=info.run_id,
             experiment_id=info.experiment_id,
             experiment_name=experiment_name,
-            run_name=run_name,
-            name_generated=_generated_name(run_name),
+            run_name=info.run_name,
             status=info.status,
-            start_time=_time(info.start_time),
-            end_time=_time(info.end_time),
+            start_ms=info.start_time,
+            end_ms=info.end_time,
             params=dict(data.params),
             metrics=dict(data.metrics),
-            tags=tags,
-            datasets=tuple(datasets),
-            model_ids=model_ids,
+            tags=dict(data.tags),
+            datasets=datasets,
+            model_outputs=[(getattr(o, "step", 0), o.model_id) for o in getattr(outputs, "model_outputs", None) or ()],
             artifact_uri=info.artifact_uri,
-            deleted=getattr(info, "lifecycle_stage", "active") == "deleted",
+            lifecycle_stage=getattr(info, "lifecycle_stage", "active"),
         )
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
