@@ -38,6 +38,8 @@ class Unfixable(Exception):
 # Names that say "this is the run's seed" (compared lower-case).
 SEED_NAMES = frozenset({"seed", "random_seed", "random_state", "rng_seed", "global_seed", "base_seed"})
 _NEW_SEED_NAMES = ("SEED", "RANDOM_SEED", "GLOBAL_SEED")
+# Parameter names that hold parsed command-line options.
+_NAMESPACES = frozenset({"args", "opt", "opts", "options", "cli_args", "flags", "hparams"})
 _SEED_FLAGS = re.compile(r"^--?(?P<name>(?:random[-_]?)?seed|random[-_]state)$", re.I)
 
 
@@ -185,7 +187,8 @@ class Doc:
         is not the docstring or an import, or that holds a finding being fixed in this pass."""
         body = self.module.body
         first = next(
-            (i for i, s in enumerate(body) if not _is_import_block(s) and not (i == 0 and _is_docstring(s))), len(body)
+            (i for i, s in enumerate(body) if not _is_import_block(s) and not _is_pass(s) and not (i == 0 and _is_docstring(s))),
+            len(body),
         )
         spanned = [self.top_index(t.start) for t in self.targets if t.end is not None]
         return min([first, *spanned])
@@ -237,6 +240,11 @@ class Doc:
             local = _local_seed(function, call.lineno)
             if local is not None:
                 return Seed(local)
+            # ``def train(X, y, args)`` in a module that declares ``--seed``: the parsed options.
+            dest = self._seed_option()
+            namespace = next((a.arg for a in function.args.args if a.arg in _NAMESPACES), None) if dest else None
+            if namespace is not None:
+                return Seed(f"{namespace}.{dest}")
         parsed = self._parsed_args_seed(function, call.lineno)
         if parsed is not None:
             return Seed(parsed)
@@ -413,6 +421,11 @@ def _is_import_block(statement: cst.CSTNode) -> bool:
     if isinstance(statement, cst.Try) and isinstance(statement.body, cst.IndentedBlock):
         return all(_is_import_block(s) for s in statement.body.body)
     return False
+
+
+def _is_pass(statement: cst.CSTNode) -> bool:
+    """``pass`` at module level: nothing, or a notebook's magic (``!pip install``) as the linter reads it."""
+    return isinstance(statement, cst.SimpleStatementLine) and all(isinstance(s, cst.Pass) for s in statement.body)
 
 
 def _is_docstring(statement: cst.CSTNode) -> bool:
