@@ -182,12 +182,16 @@ class Doc:
                 return index
         return len(self.module.body)
 
-    def first_use(self) -> int:
+    def first_use(self, skip: int | None = None) -> int:
         """Module-level lines a fix adds go before this top-level statement: the first one that
-        is not the docstring or an import, or that holds a finding being fixed in this pass."""
+        is not the docstring or an import (nor statement ``skip``, the seed's definition), or
+        that holds a finding being fixed in this pass."""
         body = self.module.body
         first = next(
-            (i for i, s in enumerate(body) if not _is_import_block(s) and not _is_pass(s) and not (i == 0 and _is_docstring(s))),
+            (
+                i for i, s in enumerate(body)
+                if i != skip and not _is_import_block(s) and not _is_pass(s) and not (i == 0 and _is_docstring(s))
+            ),
             len(body),
         )
         spanned = [self.top_index(t.start) for t in self.targets if t.end is not None]
@@ -868,7 +872,7 @@ def fix_unseeded_generator(doc: Doc, target: Target) -> Proposal:
     when the module is imported, which also reseeds them for any program importing it."""
     codes = sorted({t.code for t in doc.targets if t.code in _SEEDERS})
     seed = doc.module_seed()
-    before = doc.first_use()
+    before = doc.first_use(seed.module_statement if seed is not None else None)
     new_constant: list[str] = []
     if seed is None:
         name = next((n for n in _NEW_SEED_NAMES if n not in doc.names), None)

@@ -333,11 +333,6 @@ class _Notebook:
                 entry["source"] = text
         return _dump(document, self.style).encode("utf-8")
 
-    def diff(self, display: str, edits: Sequence[TextEdit]) -> str:
-        parts = []
-        for cell, text in sorted(self.new_cells(edits).items()):
-            parts.append(_unified(self.cells[cell], text, f"{display}:cell {cell}", f"{display}:cell {cell}"))
-        return "".join(parts)
 
 
 def _merge_cell(own: str, joined: str, edited: str) -> str:
@@ -437,15 +432,7 @@ def fix_file(
     lines = Lines(original)
     if isinstance(file, _Notebook):
         rows = {where: row for row, where in enumerate(file.notebook.line_map, start=1)}
-        segments = sorted((start, end, cell) for cell, (start, end) in file.segments.items())
-
-        def cell_of(offset: int) -> int | None:
-            for start, end, cell in segments:
-                if start <= offset < end:
-                    return cell
-            return None
-
-        context = replace(context, notebook=True, cell_of=cell_of)
+        context = replace(context, notebook=True, cell_of=_cell_finder(file))
     targets: list[Target] = []
     for finding in findings:
         if finding.location is None:
@@ -463,7 +450,7 @@ def fix_file(
         targets.append(Target(finding.code, start, end, finding.message, finding, node_key(original, start, end)))
 
     source = original
-    applied_edits: list[TextEdit] = []  # in the coordinates of ``original``, first pass only
+    current = file  # the file as the passes leave it (a notebook is rebuilt after each pass)
     pending = targets
     first = True
     for _ in range(MAX_PASSES):
@@ -474,24 +461,36 @@ def fix_file(
         except Exception:  # noqa: BLE001 - a planner bug must never lose the user's file; the finding stays
             break
         if first:
-            for target, proposal in zip(pending, proposals):
-                if target.finding is not None and proposal is not None:
+            # Fixes on offer (applied now, or shown with ``--show-fixes`` / JSON): each must leave
+            # the file parsing on its own; the others are not fixes.
+            for i, (target, proposal) in enumerate(zip(pending, proposals)):
+                if proposal is not None and not _fine(source, list(proposal.edits), file):
+                    proposals[i] = None
+                    if target.finding is not None and allowed(proposal):
+                        outcome.dropped.append(target.finding)
+                elif target.finding is not None and proposal is not None:
                     outcome.offered[id(target.finding)] = _as_fix(proposal, lines, file, original)
         usable = [(i, p) for i, p in enumerate(proposals) if p is not None and p.edits and allowed(p)]
         if not usable:
             break
         chosen, waiting = select(usable)
-        chosen = _checked(source, chosen, pending, outcome, file if first else None)
+        chosen = _checked(source, chosen, pending, outcome, current)
         if not chosen:
             break
         edits = [e for _, p in chosen for e in p.edits]
-        new_source = apply_edits(source, edits)
-        if first:
-            applied_edits = list(set(edits))
+        if isinstance(current, _Notebook):
+            try:
+                current = _Notebook.read(current.rebuilt(source, edits))
+            except _Unfixable:
+                break
+            new_source = current.source
+            context = replace(context, cell_of=_cell_finder(current))
+        else:
+            new_source = apply_edits(source, edits)
         for index, proposal in chosen:
             target = pending[index]
             if target.finding is not None:
-                fix = outcome.offered.get(id(target.finding)) or _as_fix(proposal, lines, file, original)
+                fix = outcome.offered.get(id(target.finding)) or _as_fix(proposal, Lines(source), current, source)
                 outcome.applied.append((target.finding, fix))
         if new_source == source:
             break
@@ -501,20 +500,43 @@ def fix_file(
             break
         pending = _relocate([pending[i] for i in waiting], relint(source, frozenset(pending[i].code for i in waiting)))
     if source == original:
+        outcome.applied.clear()
         return outcome
     if isinstance(file, _PyFile):
         outcome.new_bytes = file.rebuilt(source)
         outcome.diff = file.diff(display, source)
-        return outcome
-    # A notebook: the edits of every pass, as edits of the original joined source.
-    edits = list(text_edits(original, source)) if not applied_edits or apply_edits(original, applied_edits) != source else applied_edits
-    try:
-        outcome.new_bytes = file.rebuilt(source, edits)
-        outcome.diff = file.diff(display, edits)
-    except _Unfixable:
-        outcome.applied.clear()
-        outcome.new_bytes, outcome.diff = None, ""
+    else:
+        assert isinstance(current, _Notebook)
+        outcome.new_bytes = _dump(current.document, file.style).encode("utf-8")
+        outcome.diff = "".join(
+            _unified(file.cells[cell], text, f"{display}:cell {cell}", f"{display}:cell {cell}")
+            for cell, text in sorted(current.cells.items()) if file.cells.get(cell) != text
+        )
     return outcome
+
+
+def _cell_finder(notebook: _Notebook) -> Callable[[int], int | None]:
+    segments = sorted((start, end, cell) for cell, (start, end) in notebook.segments.items())
+
+    def cell_of(offset: int) -> int | None:
+        for start, end, cell in segments:
+            if start <= offset < end:
+                return cell
+        return None
+
+    return cell_of
+
+
+def _fine(source: str, edits: list[TextEdit], file: _PyFile | _Notebook | None) -> bool:
+    """Do the edits leave code that parses (and, in a notebook, stay inside the cells' own lines)?"""
+    if not parses(apply_edits(source, edits)):
+        return False
+    if isinstance(file, _Notebook):
+        try:
+            file.cell_edits(edits)
+        except _Unfixable:
+            return False
+    return True
 
 
 def _checked(
@@ -523,23 +545,12 @@ def _checked(
 ) -> list[tuple[int, Proposal]]:
     """The chosen fixes whose result still parses (and, in a notebook, stays inside its cells).
     All together first; when that breaks, one by one, dropping each that breaks the code."""
-
-    def fine(edits: list[TextEdit]) -> bool:
-        if not parses(apply_edits(source, edits)):
-            return False
-        if isinstance(notebook, _Notebook):
-            try:
-                notebook.cell_edits(edits)
-            except _Unfixable:
-                return False
-        return True
-
-    if fine([e for _, p in chosen for e in p.edits]):
+    if _fine(source, [e for _, p in chosen for e in p.edits], notebook):
         return chosen
     kept: list[tuple[int, Proposal]] = []
     for index, proposal in chosen:
         trial = [e for _, p in kept for e in p.edits] + list(proposal.edits)
-        if fine(trial):
+        if _fine(source, trial, notebook):
             kept.append((index, proposal))
         elif pending[index].finding is not None:
             outcome.dropped.append(pending[index].finding)  # type: ignore[arg-type]
