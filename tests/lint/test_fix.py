@@ -487,3 +487,44 @@ def test_libcst_is_loaded_only_for_files_with_a_finding_to_fix(tmp_path: Path) -
     assert loaded("lint", "--output-format", "json", "train.py") == "LIBCST False 1"
     assert loaded("lint", "--fix", "clean.py") == "LIBCST False 0"
     assert loaded("lint", "--diff", "train.py") == "LIBCST True 1"
+
+
+# -- seeding after the imports: only names bound by then ------------------------------------------
+
+
+def test_seeding_never_uses_a_module_imported_later(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NumPy is imported after the first draw (a notebook's later cell reads the same way): the
+    seeding lines import it themselves, and the fixed script runs."""
+    source = textwrap.dedent(
+        """\
+        import random
+
+        items = list(range(5))
+        random.shuffle(items)
+        import numpy as np
+
+        print(items, np.random.rand(2))
+        """
+    )
+    (tmp_path / "late.py").write_text(source)
+    assert cli(capsys, monkeypatch, tmp_path, "--fix", "--unsafe-fixes", "--select", "MLR101,MLR103", "late.py")[0] == 0
+    fixed = (tmp_path / "late.py").read_text()
+    assert fixed.startswith("import random\nimport numpy as np\n\nSEED = 0\nrandom.seed(SEED)\nnp.random.seed(SEED)\n\nitems")
+    run = subprocess.run([sys.executable, "late.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    again = subprocess.run([sys.executable, "late.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert again.stdout == run.stdout  # seeded: the same draws every run
+
+
+def test_no_seeding_fix_through_a_name_bound_to_another_module(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``from numpy import random``: ``random`` is NumPy's; ``import random`` would rebind it."""
+    source = "from numpy import random\n\nrandom.shuffle([1, 2, 3])\n"
+    (tmp_path / "trap.py").write_text(source)
+    cli(capsys, monkeypatch, tmp_path, "--fix", "--unsafe-fixes", "trap.py")
+    fixed = (tmp_path / "trap.py").read_text().splitlines()
+    assert "import random" not in fixed
+    assert "random.seed(SEED)" in fixed  # numpy.random's own seed(), through the name that binds it

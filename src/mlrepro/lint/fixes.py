@@ -149,9 +149,37 @@ class Doc:
             self._names = names
         return self._names
 
-    def module_import(self, qualified: str) -> str | None:
-        """The name a top-level import binds to module ``qualified`` (``np`` for numpy)."""
+    def free_for(self, name: str, module: str) -> bool:
+        """Can ``import module`` (as ``name``) be added: the name is unused, or only ever bound
+        by importing that same module (a later cell's ``import torch``)?"""
+        if name not in self.names:
+            return True
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if (alias.asname or alias.name.split(".", 1)[0]) == name and (
+                        alias.name != module if alias.asname else alias.name.split(".", 1)[0] != module
+                    ):
+                        return False
+            elif isinstance(node, ast.ImportFrom) and any((a.asname or a.name) == name for a in node.names):
+                return False
+            elif isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, (ast.Store, ast.Del)):
+                return False
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+                return False
+            elif isinstance(node, ast.arg) and node.arg == name:
+                return False
+            elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+                return False
+        return True
+
+    def module_import(self, qualified: str, before: int | None = None) -> str | None:
+        """The name a top-level import binds to module ``qualified`` (``np`` for numpy); only an
+        import that comes before offset ``before`` when given (a notebook often imports torch
+        in a later cell than the one where the fix goes)."""
         for statement in self.tree.body:
+            if before is not None and self.ast_offset(statement.lineno, statement.col_offset) >= before:
+                break
             for node in _top_level_imports(statement):
                 for alias in node.names:
                     if isinstance(node, ast.Import):
@@ -163,12 +191,12 @@ class Doc:
                         return alias.asname or alias.name
         return None
 
-    def module_path(self, qualified: str) -> str | None:
-        """An expression for module ``qualified`` through a top-level import: ``np.random`` for
-        numpy.random when numpy is imported as np."""
+    def module_path(self, qualified: str, before: int | None = None) -> str | None:
+        """An expression for module ``qualified`` through a top-level import (before offset
+        ``before``): ``np.random`` for numpy.random when numpy is imported as np."""
         parts = qualified.split(".")
         for i in range(len(parts), 0, -1):
-            base = self.module_import(".".join(parts[:i]))
+            base = self.module_import(".".join(parts[:i]), before)
             if base is not None:
                 return ".".join([base, *parts[i:]])
         return None
@@ -184,48 +212,46 @@ class Doc:
 
     def first_use(self, skip: int | None = None) -> int:
         """Module-level lines a fix adds go before this top-level statement: the first one that
-        is not the docstring or an import (nor statement ``skip``, the seed's definition), or
-        that holds a finding being fixed in this pass."""
+        runs code (not an import, a definition, a constant, a ``print`` or a logging or warnings
+        setting; nor statement ``skip``, the seed's definition), or that holds a finding being
+        fixed in this pass."""
         body = self.module.body
-        first = next(
-            (
-                i for i, s in enumerate(body)
-                if i != skip and not _is_import_block(s) and not _is_pass(s) and not (i == 0 and _is_docstring(s))
-            ),
-            len(body),
-        )
+        first = next((i for i, s in enumerate(body) if i != skip and not _inert(s, i)), len(body))
         spanned = [self.top_index(t.start) for t in self.targets if t.end is not None]
         return min([first, *spanned])
 
-    def lines_after_imports(
-        self, lines: Sequence[str], before: int, after: int | None = None, imports: Sequence[str] = ()
-    ) -> TextEdit:
-        """Insert ``imports`` and then ``lines`` at module level: after the last top-level import
-        (or the docstring) ahead of statement ``before``, or right after statement ``after``
-        (the seed's definition) when that comes later; before the first statement otherwise."""
+    def insertion(self, before: int, after: int | None = None) -> tuple[int, int]:
+        """Where module-level lines go: after the last top-level import (or the docstring) ahead
+        of statement ``before``, or right after statement ``after`` (the seed's definition) when
+        that comes later; before the first statement otherwise. Returns (offset, index of the
+        statement it follows, -1 for none)."""
         body = self.module.body
         index = -1
         for i, statement in enumerate(body[:before]):
             if _is_import_block(statement) or (i == 0 and _is_docstring(statement)):
                 index = i
-        right_after = after is not None and after > index
-        if right_after:
-            index = after  # type: ignore[assignment]
-        if index >= before:
+        if after is not None and after > index:
+            index = after
+        if index >= before or not body:
             raise Unfixable
+        if index < 0:
+            return self.span(body[0])[0] - self.positions[body[0]].start.column, -1
+        return self.lines.line_end(self.span(body[index])[1]), index
+
+    def lines_after_imports(
+        self, lines: Sequence[str], before: int, after: int | None = None, imports: Sequence[str] = ()
+    ) -> TextEdit:
+        """Insert ``imports`` and then ``lines`` at module level, at :meth:`insertion`."""
+        offset, index = self.insertion(before, after)
         nl = self.newline
         new_imports = "".join(f"{line}{nl}" for line in imports)
         block = "".join(f"{line}{nl}" for line in lines)
         if index < 0:
-            if not body:
-                raise Unfixable
-            start = self.span(body[0])[0] - self.positions[body[0]].start.column
-            return TextEdit(start, start, new_imports + (nl if imports else "") + block + nl)
-        offset = self.lines.line_end(self.span(body[index])[1])
+            return TextEdit(offset, offset, new_imports + (nl if imports else "") + block + nl)
         head = nl if offset == len(self.source) and not self.source.endswith(("\n", "\r")) else ""
-        if right_after:
+        if after is not None and index == after:
             return TextEdit(offset, offset, head + new_imports + block)
-        if _is_import_block(body[index]):
+        if _is_import_block(self.module.body[index]):
             return TextEdit(offset, offset, head + new_imports + nl + block)
         return TextEdit(offset, offset, head + nl + new_imports + (nl if imports else "") + block)
 
@@ -425,6 +451,43 @@ def _is_import_block(statement: cst.CSTNode) -> bool:
     if isinstance(statement, cst.Try) and isinstance(statement.body, cst.IndentedBlock):
         return all(_is_import_block(s) for s in statement.body.body)
     return False
+
+
+_INERT_CALLS = ("print", "warnings.", "logging.", "logger.", "log.", "sys.path.", "matplotlib.use", "os.environ.")
+
+
+def _literal(node: cst.BaseExpression) -> bool:
+    if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString)):
+        return True
+    if isinstance(node, cst.Name):
+        return node.value in {"True", "False", "None"}
+    if isinstance(node, cst.UnaryOperation):
+        return _literal(node.expression)
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+        return all(isinstance(e, cst.Element) and _literal(e.value) for e in node.elements)
+    if isinstance(node, cst.Dict):
+        return all(isinstance(e, cst.DictElement) and _literal(e.key) and _literal(e.value) for e in node.elements)
+    return False
+
+
+def _inert(statement: cst.CSTNode, index: int) -> bool:
+    """A top-level statement that draws nothing when it runs: imports, definitions, constants,
+    ``print(__doc__)``, warnings and logging set-up (and a notebook's magics, read as ``pass``)."""
+    if _is_import_block(statement) or _is_pass(statement) or (index == 0 and _is_docstring(statement)):
+        return True
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        return True
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    for small in statement.body:
+        if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None and _literal(small.value):
+            continue
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            name = _dotted(small.value.func) or ""
+            if name == "print" or name.startswith(_INERT_CALLS):
+                continue
+        return False
+    return True
 
 
 def _is_pass(statement: cst.CSTNode) -> bool:
@@ -643,7 +706,7 @@ def fix_dataloader_workers(doc: Doc, target: Target) -> Proposal:
         raise Unfixable
     if _keyword(call, "generator") is not None or len([a for a in call.args if a.keyword is None]) > 12:
         raise Unfixable
-    torch = doc.module_import("torch")
+    torch = doc.module_import("torch", before=doc.span(doc.module.body[doc.top_index(target.start)])[0])
     if torch is None:
         raise Unfixable
     seed = doc.seed_at(target.end)
@@ -659,15 +722,16 @@ def fix_nondeterministic_cudnn(doc: Doc, target: Target) -> Proposal:
     then uses other (deterministic, sometimes slower) kernels, so the numbers change."""
     from mlrepro.lint.cudnn import conditional_cudnn_determinism
 
-    cudnn = doc.module_path("torch.backends.cudnn")
+    before = doc.first_use()
+    cudnn = doc.module_path("torch.backends.cudnn", doc.insertion(before)[0])
     imports: list[str] = []
     if cudnn is None:
-        if "torch" in doc.names:
+        if not doc.free_for("torch", "torch"):
             raise Unfixable
         imports.append("import torch")
         cudnn = "torch.backends.cudnn"
     line = f"{cudnn}.deterministic = True"
-    edit = doc.lines_after_imports([line], doc.first_use(), imports=imports)
+    edit = doc.lines_after_imports([line], before, imports=imports)
     note = " (this file sets it only when asked)" if conditional_cudnn_determinism(doc.ctx) is not None else ""
     return Proposal(target.code, UNSAFE, f"Set `{line}` after the imports{note}", (edit,))
 
@@ -848,19 +912,20 @@ _SEEDERS: dict[str, tuple[str, str, str, str]] = {
 _IMPORT_AS = {"numpy": "import numpy as np", "torch": "import torch", "tensorflow": "import tensorflow as tf", "random": "import random"}
 
 
-def _seeding_line(doc: Doc, code: str, seed: str) -> tuple[str, str | None]:
-    """The seeding statement for a rule's generator, and the import it needs (if any)."""
+def _seeding_line(doc: Doc, code: str, seed: str, at: int) -> tuple[str, str | None]:
+    """The seeding statement for a rule's generator (inserted at offset ``at``), and the import
+    it needs (if any)."""
     _, module, _, template = _SEEDERS[code]
-    path = doc.module_path(module)
+    path = doc.module_path(module, at)
     if path is not None:
         return template.format(m=path, seed=seed), None
     if code == "MLR107":
-        keras = doc.module_path("keras.utils") or doc.module_path("tensorflow.keras.utils")
+        keras = doc.module_path("keras.utils", at) or doc.module_path("tensorflow.keras.utils", at)
         if keras is not None:
             return f"{keras}.set_random_seed({seed})", None
     root = module.split(".", 1)[0]
     local = {"numpy": "np", "tensorflow": "tf"}.get(root, root)
-    if local in doc.names:
+    if not doc.free_for(local, root):
         raise Unfixable
     rest = module[len(root) :]
     return template.format(m=local + rest, seed=seed), _IMPORT_AS[root]
@@ -882,8 +947,9 @@ def fix_unseeded_generator(doc: Doc, target: Target) -> Proposal:
         new_constant = [f"{name} = 0"]
     lines: list[str] = []
     imports: list[str] = []
+    at = doc.insertion(before, seed.module_statement)[0]
     for code in codes:
-        statement, needed = _seeding_line(doc, code, seed.text)
+        statement, needed = _seeding_line(doc, code, seed.text, at)
         lines.append(statement)
         if needed is not None and needed not in imports:
             imports.append(needed)
