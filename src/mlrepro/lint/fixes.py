@@ -873,6 +873,7 @@ def _wrap_in_with(doc: Doc, target: Target, tracker: _Tracker) -> Proposal:
     if not doc.same_cell(start, last):
         raise Unfixable  # a notebook's later cells cannot move into one cell's block
     header = line.trailing_whitespace
+    wrapped = [statement.visit(_BlankLinesStayBlank()) for statement in wrapped]  # type: ignore[misc]
     with_node = cst.With(
         items=[cst.WithItem(item=call, asname=cst.AsName(name=cst.Name(holder)) if holder else None)],
         body=cst.IndentedBlock(body=wrapped, header=header),
@@ -887,6 +888,16 @@ def _wrap_in_with(doc: Doc, target: Target, tracker: _Tracker) -> Proposal:
     edits = text_edits(doc.source, new_module.code)
     shown = f"with {tracker.start}(...){f' as {holder}' if holder else ''}:"
     return Proposal(target.code, UNSAFE, f"Use `{shown}` for the run", edits)
+
+
+class _BlankLinesStayBlank(cst.CSTTransformer):
+    """A blank line moved into a block would get the block's indentation (trailing spaces):
+    keep it empty, as it was."""
+
+    def leave_EmptyLine(self, original_node: cst.EmptyLine, updated_node: cst.EmptyLine) -> cst.EmptyLine:
+        if updated_node.comment is None and not updated_node.whitespace.value:
+            return updated_node.with_changes(indent=False)
+        return updated_node
 
 
 def fix_wandb_run(doc: Doc, target: Target) -> Proposal:
