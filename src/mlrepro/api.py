@@ -12,10 +12,10 @@ from mlrepro.findings import Finding
 from mlrepro.formatters import Report
 
 if TYPE_CHECKING:
-    from mlrepro.lint.fixing import FixRun
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.sources import AuditSources
     from mlrepro.demo.scenario import DemoResult
+    from mlrepro.lint.fixing import FixRun
     from mlrepro.nightly.model import AuditDetails, NightlyReport
     from mlrepro.promote.gate import PromotionResult
     from mlrepro.reproduce.compare import Tolerance

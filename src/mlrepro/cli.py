@@ -211,8 +211,9 @@ def _lint_fixing(
         if would:
             click.echo(f"Would fix {would} finding{'s' if would != 1 else ''}.", err=True)
         else:
-            hint = hint_line(report.fixes)
-            click.echo(f"No findings would be fixed{f' ({hint})' if hint and report.fixes.hidden else ''}.", err=True)
+            hidden = report.fixes.hidden
+            more = f" ({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option)" if hidden else ""
+            click.echo(f"No findings would be fixed{more}.", err=True)
         return EXIT_FINDINGS if fix_run.changed and not exit_zero else EXIT_CLEAN
     fixed = len(report.fixes.fixed)
     if fix_only:

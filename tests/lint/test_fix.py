@@ -537,3 +537,16 @@ def test_no_seeding_fix_through_a_name_bound_to_another_module(
     fixed = (tmp_path / "trap.py").read_text().splitlines()
     assert "import random" not in fixed
     assert "random.seed(SEED)" in fixed  # numpy.random's own seed(), through the name that binds it
+
+
+def test_no_cudnn_fix_where_the_file_turns_determinism_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Switching it on at the top would only silence the rule: the later ``False`` wins."""
+    source = (FIX_FIXTURES / "MLR201_conv.py").read_text().replace(
+        'torch.manual_seed(0)\n', 'torch.manual_seed(0)\ntorch.backends.cudnn.deterministic = False  # speed\n'
+    )
+    (tmp_path / "conv.py").write_text(source)
+    status, out, _ = cli(capsys, monkeypatch, tmp_path, "--select", "MLR201", "--fix", "--unsafe-fixes", "conv.py")
+    assert (status, (tmp_path / "conv.py").read_text()) == (1, source)
+    assert "MLR201" in out

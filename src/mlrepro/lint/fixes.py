@@ -85,10 +85,6 @@ class Doc:
         where = self.positions[node]
         return self.lines.offset(where.start.line, where.start.column), self.lines.offset(where.end.line, where.end.column)
 
-    def text(self, node: cst.CSTNode) -> str:
-        start, end = self.span(node)
-        return self.source[start:end]
-
     def call_at(self, target: Target) -> cst.Call:
         call = self.calls.get(target.end) if target.end is not None else None
         if call is None:
@@ -720,8 +716,13 @@ def fix_dataloader_workers(doc: Doc, target: Target) -> Proposal:
 def fix_nondeterministic_cudnn(doc: Doc, target: Target) -> Proposal:
     """MLR201: ``torch.backends.cudnn.deterministic = True`` after the imports. Unsafe: cuDNN
     then uses other (deterministic, sometimes slower) kernels, so the numbers change."""
-    from mlrepro.lint.cudnn import conditional_cudnn_determinism
+    from mlrepro.lint.cudnn import assignment_sites
 
+    ctx = doc.ctx
+    if any(True for _ in assignment_sites(ctx, "torch.backends.cudnn.deterministic")) or any(
+        True for _ in ctx.calls_matching(lambda n: n == "torch.use_deterministic_algorithms")
+    ):
+        raise Unfixable  # the file decides on determinism itself (off, or only when asked)
     before = doc.first_use()
     cudnn = doc.module_path("torch.backends.cudnn", doc.insertion(before)[0])
     imports: list[str] = []
@@ -732,8 +733,7 @@ def fix_nondeterministic_cudnn(doc: Doc, target: Target) -> Proposal:
         cudnn = "torch.backends.cudnn"
     line = f"{cudnn}.deterministic = True"
     edit = doc.lines_after_imports([line], before, imports=imports)
-    note = " (this file sets it only when asked)" if conditional_cudnn_determinism(doc.ctx) is not None else ""
-    return Proposal(target.code, UNSAFE, f"Set `{line}` after the imports{note}", (edit,))
+    return Proposal(target.code, UNSAFE, f"Set `{line}` after the imports", (edit,))
 
 
 def fix_cudnn_benchmark(doc: Doc, target: Target) -> Proposal:

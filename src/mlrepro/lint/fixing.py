@@ -274,7 +274,7 @@ class _Notebook:
             start, end = lines.starts[row - 1], lines.line_end(lines.starts[row - 1])
             first = segments.get(cell, (start, end))[0]
             segments[cell] = (first, end)
-        return cls(raw, document, notebook, cells, segments, _json_style(raw, document))
+        return cls(raw, document, notebook, cells, segments, _json_style(raw))
 
     @property
     def source(self) -> str:
@@ -323,7 +323,8 @@ class _Notebook:
             changed[cell] = _merge_cell(self.cells[cell], segment[:-1], edited[:-1])
         return changed
 
-    def rebuilt(self, source: str, edits: Sequence[TextEdit]) -> bytes:
+    def rebuilt(self, edits: Sequence[TextEdit]) -> bytes:
+        """The notebook with the joined-source ``edits`` made to its cells, written as it was."""
         document = json.loads(self.raw)
         for cell, text in self.new_cells(edits).items():
             entry = document["cells"][cell - 1]
@@ -332,7 +333,6 @@ class _Notebook:
             else:
                 entry["source"] = text
         return _dump(document, self.style).encode("utf-8")
-
 
 
 def _merge_cell(own: str, joined: str, edited: str) -> str:
@@ -353,13 +353,15 @@ def _merge_cell(own: str, joined: str, edited: str) -> str:
     return "\n".join(out)
 
 
-def _json_style(raw: str, document: Any) -> dict[str, Any]:
+def _json_style(raw: str) -> dict[str, Any]:
     """How the notebook was written (Jupyter: one-space indent, non-ASCII kept, final newline),
     so that rewriting it changes only the edited cells."""
     match = re.search(r"\n( +)\"", raw)
-    indent = len(match.group(1)) if match else 1
-    style = {"indent": indent, "ensure_ascii": not any(ord(c) > 127 for c in raw) and "\\u" in raw, "newline": raw.endswith("\n")}
-    return style
+    return {
+        "indent": len(match.group(1)) if match else 1,
+        "ensure_ascii": raw.isascii() and "\\u" in raw,
+        "newline": raw.endswith("\n"),
+    }
 
 
 def _dump(document: Any, style: dict[str, Any]) -> str:
@@ -480,7 +482,7 @@ def fix_file(
         edits = [e for _, p in chosen for e in p.edits]
         if isinstance(current, _Notebook):
             try:
-                current = _Notebook.read(current.rebuilt(source, edits))
+                current = _Notebook.read(current.rebuilt(edits))
             except _Unfixable:
                 break
             new_source = current.source
