@@ -550,3 +550,26 @@ def test_no_cudnn_fix_where_the_file_turns_determinism_off(
     status, out, _ = cli(capsys, monkeypatch, tmp_path, "--select", "MLR201", "--fix", "--unsafe-fixes", "conv.py")
     assert (status, (tmp_path / "conv.py").read_text()) == (1, source)
     assert "MLR201" in out
+
+
+def test_seeding_uses_the_projects_own_helper(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The project index knows ``utils.set_seed`` seeds Python's and NumPy's generators, and the
+    script imports ``utils``: the fix calls the helper rather than seeding each generator."""
+    (tmp_path / "pyproject.toml").write_text("[tool.mlrepro]\n")
+    (tmp_path / "utils.py").write_text(
+        "import random\n\nimport numpy as np\n\n\ndef set_seed(seed):\n    random.seed(seed)\n    np.random.seed(seed)\n\n\n"
+        "def load():\n    return list(range(10))\n"
+    )
+    (tmp_path / "train.py").write_text(
+        "import random\n\nimport numpy as np\n\nimport utils\n\ndata = utils.load()\nrandom.shuffle(data)\nprint(data, np.random.rand(2))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["lint", "--no-cache", "--fix", "--unsafe-fixes", "train.py"]) == 0
+    assert (tmp_path / "train.py").read_text() == (
+        "import random\n\nimport numpy as np\n\nimport utils\n\nSEED = 0\nutils.set_seed(SEED)\n\n"
+        "data = utils.load()\nrandom.shuffle(data)\nprint(data, np.random.rand(2))\n"
+    )
+    runs = [subprocess.run([sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60) for _ in range(2)]
+    assert runs[0].returncode == 0 and runs[0].stdout == runs[1].stdout

@@ -959,15 +959,47 @@ def fix_unseeded_generator(doc: Doc, target: Target) -> Proposal:
     lines: list[str] = []
     imports: list[str] = []
     at = doc.insertion(before, seed.module_statement)[0]
-    for code in codes:
-        statement, needed = _seeding_line(doc, code, seed.text, at)
-        lines.append(statement)
-        if needed is not None and needed not in imports:
-            imports.append(needed)
+    helper = _project_helper(doc, {_SEEDERS[code][0] for code in codes}, at)
+    if helper is not None:
+        lines.append(f"{helper}({seed.text})")
+    else:
+        for code in codes:
+            statement, needed = _seeding_line(doc, code, seed.text, at)
+            lines.append(statement)
+            if needed is not None and needed not in imports:
+                imports.append(needed)
     if seed.module_statement is not None and seed.module_statement >= before:
         raise Unfixable
     edit = doc.lines_after_imports([*new_constant, *lines], before, seed.module_statement, imports)
     return Proposal(target.code, UNSAFE, f"Seed after the imports: `{'; '.join(lines)}`", (edit,))
+
+
+def _project_helper(doc: Doc, generators: set[str], at: int) -> str | None:
+    """The project's own seeding helper, as this module can call it at offset ``at`` through an
+    import it already has (``utils.set_seed``), when the project index knows one that seeds
+    every generator needed; its first parameter takes the seed, as seeding helpers' do."""
+    candidates = sorted(name for name, seeds in doc.context.project_seeders.items() if generators <= seeds)
+    if not candidates:
+        return None
+    bound: list[tuple[str, str]] = []  # (qualified name, local name) of the imports before ``at``
+    for statement in doc.tree.body:
+        if doc.ast_offset(statement.lineno, statement.col_offset) >= at:
+            break
+        for node in _top_level_imports(statement):
+            for alias in node.names:
+                if alias.name == "*":
+                    continue
+                if isinstance(node, ast.Import):
+                    qualified = alias.name if alias.asname else alias.name.split(".", 1)[0]
+                    bound.append((qualified, alias.asname or qualified))
+                else:
+                    base = "." * node.level + (f"{node.module}." if node.module else "")
+                    bound.append((base + alias.name, alias.asname or alias.name))
+    for name in candidates:
+        for qualified, local in bound:
+            if name == qualified or name.startswith(qualified + "."):
+                return local + name[len(qualified) :]
+    return None
 
 
 Fixer = Callable[[Doc, Target], Proposal]
