@@ -117,8 +117,10 @@ def _added_statement(node: object) -> bool:
             return True
         if isinstance(target, ast.Attribute) and target.attr == "deterministic":
             return isinstance(node.value, ast.Constant) and node.value.value is True
-    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
-        return node.value.func.attr in SEEDING
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        return name in SEEDING or "seed" in name  # a library's seeder, or the project's own helper
     return False
 
 
