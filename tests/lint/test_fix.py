@@ -575,3 +575,29 @@ def test_seeding_uses_the_projects_own_helper(
     )
     runs = [subprocess.run([sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60) for _ in range(2)]
     assert runs[0].returncode == 0 and runs[0].stdout == runs[1].stdout
+
+
+def test_a_loader_in_an_imported_module_is_fixed_by_seeding_the_entry_point(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLR112 told at the entry point's import: no loader call there to give a generator, so
+    torch is seeded after the imports (unsafe), which PyTorch passes on to the workers."""
+    (tmp_path / "pyproject.toml").write_text("[tool.mlrepro]\n")
+    (tmp_path / "data.py").write_text(
+        "from torch.utils.data import DataLoader\n\n\ndef loader(dataset):\n"
+        "    return DataLoader(dataset, batch_size=8, shuffle=True, num_workers=4)\n"
+    )
+    train = (
+        "import torch\n\nfrom data import loader\n\nmodel = torch.nn.Linear(1, 1)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for (batch,) in loader(torch.utils.data.TensorDataset(torch.zeros(16, 1))):\n"
+        "    model(batch).sum().backward()\n    optimizer.step()\n"
+    )
+    (tmp_path / "train.py").write_text(train)
+    monkeypatch.chdir(tmp_path)
+    assert main(["lint", "--no-cache", "--select", "MLR112", "--fix", "train.py"]) == 1
+    assert (tmp_path / "train.py").read_text() == train
+    assert main(["lint", "--no-cache", "--select", "MLR112", "--fix", "--unsafe-fixes", "train.py"]) == 0
+    assert (tmp_path / "train.py").read_text() == train.replace(
+        "from data import loader\n", "from data import loader\n\nSEED = 0\ntorch.manual_seed(SEED)\n"
+    )

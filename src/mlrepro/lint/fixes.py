@@ -696,8 +696,11 @@ def fix_dataloader_workers(doc: Doc, target: Target) -> Proposal:
     """MLR112: ``generator=torch.Generator().manual_seed(SEED)``, from which PyTorch seeds each
     worker (torch, ``random`` and NumPy). Safe: the rule fires only where torch is unseeded, so
     the shuffle and the workers' draws differed on every run."""
+    if target.end is None:
+        # Told at an entry point's import (the loader is in the module it imports): seeding
+        # torch there seeds the workers (unsafe, as every seeding after the imports).
+        return fix_unseeded_generator(doc, target)
     call = doc.call_at(target)
-    assert target.end is not None
     if seed_state(doc.ctx).seeded(TORCH):
         raise Unfixable
     if _keyword(call, "generator") is not None or len([a for a in call.args if a.keyword is None]) > 12:
@@ -919,6 +922,7 @@ _SEEDERS: dict[str, tuple[str, str, str, str]] = {
     "MLR103": ("numpy", "numpy.random", "np", "{m}.seed({seed})"),
     "MLR105": ("torch", "torch", "torch", "{m}.manual_seed({seed})"),
     "MLR107": ("tensorflow", "tensorflow.random", "tf", "{m}.set_seed({seed})"),
+    "MLR112": ("torch", "torch", "torch", "{m}.manual_seed({seed})"),
 }
 _IMPORT_AS = {"numpy": "import numpy as np", "torch": "import torch", "tensorflow": "import tensorflow as tf", "random": "import random"}
 
@@ -946,7 +950,8 @@ def fix_unseeded_generator(doc: Doc, target: Target) -> Proposal:
     """MLR101/103/105/107: seed the generators this pass reports, once, after the imports
     (every such finding of the file gets the same edit). Unsafe: the generators are then seeded
     when the module is imported, which also reseeds them for any program importing it."""
-    codes = sorted({t.code for t in doc.targets if t.code in _SEEDERS})
+    # A loader's finding at an entry point's import asks for torch's seed too (MLR112).
+    codes = sorted({t.code for t in doc.targets if t.code in _SEEDERS and (t.code != "MLR112" or t.end is None)})
     seed = doc.module_seed()
     before = doc.first_use(seed.module_statement if seed is not None else None)
     new_constant: list[str] = []
@@ -965,7 +970,8 @@ def fix_unseeded_generator(doc: Doc, target: Target) -> Proposal:
     else:
         for code in codes:
             statement, needed = _seeding_line(doc, code, seed.text, at)
-            lines.append(statement)
+            if statement not in lines:
+                lines.append(statement)
             if needed is not None and needed not in imports:
                 imports.append(needed)
     if seed.module_statement is not None and seed.module_statement >= before:
