@@ -52,6 +52,8 @@ KEY_HELP: dict[str, dict[str, str]] = {
         "extend-per-file-ignores": "Glob to codes, added to `per-file-ignores`.",
         "tracking-uri": "The MLflow tracking store, below `--tracking-uri` and `$MLFLOW_TRACKING_URI`.",
         "max-file-size-kb": "Larger files are reported unread (MLR002).",
+        "fixable": "Rules `--fix` may fix, by code or prefix; default: every fixable rule.",
+        "unfixable": "Rules `--fix` never fixes, by code or prefix; wins a tie with `fixable`.",
         "backend-store-uri": "The tracking server's own database (`postgresql://...`, `sqlite:///...`), below `$MLREPRO_BACKEND_STORE_URI`: `audit` reads runs from it with read-only SQL instead of the server's REST API.",
         "repos": "Repository URL as runs record it (any spelling) to the path of its clone, relative to this file: `audit`, `report` and `reproduce` check and re-execute each run from it; `--repo` adds to and overrides it.",
     },
@@ -156,7 +158,8 @@ def rule_page(rule: Any) -> str:
 
 
 def rule_index() -> str:
-    """Per target, per family (in code order), each rule with its severity."""
+    """Per target, per family (in code order), each rule with its severity (and, for code rules,
+    whether `--fix` repairs it: safe or unsafe)."""
     rules = _catalogue()
     out: list[str] = []
     for target, (title, command, page) in TARGETS.items():
@@ -167,9 +170,12 @@ def rule_index() -> str:
                 families.setdefault(rule.family, []).append(rule)
         for family, members in families.items():
             out.append(f"### {family.capitalize()} {{ #{target}-{family} }}\n")
-            out.append("| Code | Name | Severity | What it finds |\n| --- | --- | --- | --- |")
+            fixes = target == "code"
+            out.append("| Code | Name | Severity | " + ("Fix | " if fixes else "") + "What it finds |\n| --- | --- | --- | "
+                       + ("--- | " if fixes else "") + "--- |")
             for rule in members:
-                out.append(f"| [{rule.code}]({rule.code}.md) | `{rule.name}` | {rule.severity.value} | {_cell(rule.summary)} |")
+                fix = f"{rule.fix_applicability or '-'} | " if fixes else ""
+                out.append(f"| [{rule.code}]({rule.code}.md) | `{rule.name}` | {rule.severity.value} | {fix}{_cell(rule.summary)} |")
             out.append("")
     return "\n".join(out)
 
@@ -225,6 +231,8 @@ def _default(section: str, key: str, objects: Mapping[str, Any]) -> str:
         ("", "tracking-uri"): f"`$MLFLOW_TRACKING_URI`, else {_code(DEFAULT_TRACKING_URI)}",
         ("", "max-file-size-kb"): _code(settings.max_file_bytes // 1024),
         ("", "repos"): _code({}),
+        ("", "fixable"): "every fixable rule",
+        ("", "unfixable"): _code([]),
         ("", "backend-store-uri"): "none: runs are read from the tracking URI",
         ("reproduce", "command"): "none: the run's `MLproject` entry point or its recorded command",
         ("reproduce", "executor"): _code("local"),

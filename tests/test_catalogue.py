@@ -109,3 +109,43 @@ def test_fast_reader_hands_anything_else_to_pyyaml(text: str) -> None:
 
     assert read_simple_yaml(text) is None
 
+
+
+FIX_FIXTURES = ROOT / "tests" / "fixtures" / "fix"
+
+
+def test_fixable_rules_and_fixers_agree() -> None:
+    """A rule is fixable (``fix-applicability`` in its YAML) exactly when a fixer implements it."""
+    from mlrepro.lint.fixes import FIXERS
+
+    assert {r.code for r in CATALOGUE if r.fix_applicability} == set(FIXERS)
+    assert all(r.target == "code" for r in CATALOGUE if r.fix_applicability)
+
+
+@pytest.mark.parametrize("rule", [r for r in CATALOGUE if r.fix_applicability], ids=lambda r: r.code)
+def test_fixable_rule_has_before_and_after_fixtures(rule) -> None:
+    before = [p for p in FIX_FIXTURES.glob(f"{rule.code}_*") if ".fixed." not in p.name]
+    assert before, f"no tests/fixtures/fix/{rule.code}_*.py"
+    for path in before:
+        after = path.with_name(f"{path.stem}.fixed{path.suffix}")
+        assert after.is_file(), f"no {after.name}"
+        assert after.read_bytes() != path.read_bytes(), f"{after.name} is the before file"
+    assert rule.fix_applicability in rule.fix, "the fix text says whether the automatic fix is safe"
+
+
+def test_fix_fixtures_name_fixable_rules() -> None:
+    fixable = {r.code for r in CATALOGUE if r.fix_applicability}
+    for path in FIX_FIXTURES.iterdir():
+        assert path.name.split("_", 1)[0] in fixable, f"{path.name} names no fixable rule"
+
+
+def test_fix_applicability_is_checked() -> None:
+    import tempfile
+
+    from mlrepro.registry import CatalogueError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        text = (ROOT / "rules" / "MLR109.yaml").read_text(encoding="utf-8").replace("fix-applicability: safe", "fix-applicability: always")
+        (Path(tmp) / "MLR109.yaml").write_text(text, encoding="utf-8")
+        with pytest.raises(CatalogueError, match="fix-applicability must be one of"):
+            load_catalogue(Path(tmp))

@@ -95,7 +95,7 @@ def test_every_rule_has_its_generated_page(site: Path, rule) -> None:
         assert squash(line) in text, f"{rule.code}: the page lacks the example line {line!r}"
 
 
-def test_the_rule_index_lists_every_rule_by_family_with_its_severity(site: Path) -> None:
+def test_the_rule_index_lists_every_rule_by_family_with_its_severity_and_fix(site: Path) -> None:
     document = (site / "rules" / "index.html").read_text(encoding="utf-8")
     rows = {}
     for row in re.findall(r"<tr>(.*?)</tr>", document, re.DOTALL):
@@ -104,7 +104,8 @@ def test_the_rule_index_lists_every_rule_by_family_with_its_severity(site: Path)
             rows[cells[0]] = cells
             assert f'href="{cells[0]}/"' in row, f"{cells[0]}: no link to its page"
     for rule in load_catalogue():
-        assert rows.get(rule.code) == [rule.code, rule.name, rule.severity.value, plain(rule.summary)], rule.code
+        fix = [rule.fix_applicability or "-"] if rule.target == "code" else []
+        assert rows.get(rule.code) == [rule.code, rule.name, rule.severity.value, *fix, plain(rule.summary)], rule.code
     families = {f"{r.target}-{r.family}" for r in load_catalogue()}
     for family in families:
         assert f'id="{family}"' in document, f"no section for the family {family}"

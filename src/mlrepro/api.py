@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mlrepro.audit.engine import Auditor
     from mlrepro.audit.sources import AuditSources
     from mlrepro.demo.scenario import DemoResult
+    from mlrepro.lint.fixing import FixRun
     from mlrepro.nightly.model import AuditDetails, NightlyReport
     from mlrepro.promote.gate import PromotionResult
     from mlrepro.reproduce.compare import Tolerance
@@ -56,6 +57,63 @@ def lint_report(
         command="lint",
         root=cwd.resolve(),
     )
+
+
+def lint_fix_report(
+    paths: Sequence[Path],
+    cwd: Path,
+    overrides: CliOverrides = CliOverrides(),
+    config: Path | None = None,
+    isolated: bool = False,
+    jobs: int | None = None,
+    project: bool = True,
+    cache: bool = True,
+    *,
+    write: bool = False,
+    unsafe: bool = False,
+    show: bool = False,
+) -> tuple[Report, FixRun]:
+    """``lint --fix`` and friends: lint, plan the fixes of the findings and, with ``write``,
+    apply them (safe ones; unsafe ones too with ``unsafe``) and lint again for what remains.
+    Without ``write`` nothing is written: the returned run holds the diff (``--diff``). The
+    report's findings carry the fixes still on offer (``Finding.autofix``) and ``report.fixes``
+    what was fixed; ``show`` asks the text format to list them (``--show-fixes``)."""
+    from dataclasses import replace
+
+    from mlrepro.formatters import FixSummary
+    from mlrepro.lint.engine import Linter, lint_paths as run
+    from mlrepro.lint.fixing import fix_findings
+
+    settings = resolve_settings(cwd, config, overrides, isolated)
+    linter = Linter(settings)
+    result = run(paths, settings, cwd, jobs, linter, project=project, cache=cache)
+    fix_run = fix_findings(result.findings, linter, cwd, write=write, unsafe=unsafe, seeders=result.seeders)
+    offered = fix_run.offered
+    findings = result.findings
+    if write and fix_run.changed:
+        result = run(paths, settings, cwd, jobs, linter, project=project, cache=cache)
+        # What is left, with the fixes still on offer planned on the files as they are now.
+        offered = fix_findings(result.findings, linter, cwd, write=False, unsafe=unsafe, seeders=result.seeders).offered
+        findings = result.findings
+    findings = [replace(f, autofix=offered[id(f)]) if id(f) in offered else f for f in findings]
+    fixable = [f.autofix for f in findings if f.autofix is not None]
+    summary = FixSummary(
+        applied=write,
+        fixed=tuple((display, finding.code, finding.name) for display, finding, _ in fix_run.applied) if write else (),
+        fixable=sum(1 for fix in fixable if fix.applicability == "safe" or unsafe),
+        hidden=0 if unsafe else sum(1 for fix in fixable if fix.applicability == "unsafe"),
+        show=show,
+        unsafe=unsafe,
+    )
+    report = Report(
+        findings=findings,
+        rules=tuple(linter.rules[code] for code in sorted(linter.enabled)),
+        checked=result.checked,
+        command="lint",
+        root=cwd.resolve(),
+        fixes=summary,
+    )
+    return report, fix_run
 
 
 def audit_report(

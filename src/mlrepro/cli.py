@@ -161,20 +161,28 @@ def cli() -> None:
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core for large trees).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the lint cache (.mlrepro_cache/ at the project root).")
 @click.option("--no-project", is_flag=True, help="Judge each file on its own, without reading the rest of the project.")
+@click.option("--fix/--no-fix", default=False, help="Apply fixes to the findings that have one (safe fixes; see --unsafe-fixes).")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", default=False, help="Also apply (or offer) fixes that may change results.")
+@click.option("--fix-only/--no-fix-only", default=False, help="Apply fixes but report no remaining findings; exit 0 unless an error.")
+@click.option("--show-fixes/--no-show-fixes", default=False, help="List the fixes applied, and mark findings that have a fix with [*].")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them; exit 1 when there is one.")
+@click.option("--exit-non-zero-on-fix", is_flag=True, help="Exit 1 when a fix was applied, even if no finding remains.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def lint(
     paths: Sequence[Path], output_format: str, output: Path | None, select: Sequence[str], ignore: Sequence[str],
     extend_select: Sequence[str], config_file: Path | None, isolated: bool, exclude: Sequence[str],
     extend_exclude: Sequence[str], force_exclude: bool, seed_functions: Sequence[str], exit_zero: bool,
-    jobs: int | None, no_cache: bool, no_project: bool, verbose: bool,
+    jobs: int | None, no_cache: bool, no_project: bool, verbose: bool, fix: bool = False, unsafe_fixes: bool = False,
+    fix_only: bool = False, show_fixes: bool = False, diff: bool = False, exit_non_zero_on_fix: bool = False,
 ) -> None:
     """Check training code (.py, .ipynb) for unseeded randomness and tracking misuse.
 
     The files named are reported on; the rest of their project is read to judge them (seeding
-    helpers in other modules, the entry points that run a library module)."""
+    helpers in other modules, the entry points that run a library module). With --fix, the
+    findings that have a fix are repaired in place (comments and formatting kept)."""
 
     def run() -> int:
-        from mlrepro.api import lint_report
+        from mlrepro.api import lint_fix_report, lint_report
         from mlrepro.config import CliOverrides, split_codes
         from mlrepro.formatters import render
 
@@ -187,14 +195,57 @@ def lint(
             seed_functions=tuple(seed_functions),
             force_exclude=force_exclude,
         )
-        report = lint_report(
-            list(paths) or [Path(".")], Path.cwd(), overrides, config_file, isolated, jobs,
-            project=not no_project, cache=not no_cache,
+        targets = list(paths) or [Path(".")]
+        if not (fix or fix_only or diff or show_fixes or unsafe_fixes):
+            report = lint_report(targets, Path.cwd(), overrides, config_file, isolated, jobs, project=not no_project, cache=not no_cache)
+            _emit(render(output_format, report), output)
+            return EXIT_CLEAN if exit_zero or not report.findings else EXIT_FINDINGS
+        return _lint_fixing(
+            lint_fix_report(
+                targets, Path.cwd(), overrides, config_file, isolated, jobs, project=not no_project, cache=not no_cache,
+                write=(fix or fix_only) and not diff, unsafe=unsafe_fixes, show=show_fixes,
+            ),
+            output_format, output, fix_only=fix_only, diff=diff, exit_zero=exit_zero, exit_non_zero_on_fix=exit_non_zero_on_fix,
         )
-        _emit(render(output_format, report), output)
-        return EXIT_CLEAN if exit_zero or not report.findings else EXIT_FINDINGS
 
     sys.exit(_guard(run, verbose))
+
+
+def _lint_fixing(
+    result: tuple[Any, Any], output_format: str, output: Path | None, *, fix_only: bool, diff: bool, exit_zero: bool,
+    exit_non_zero_on_fix: bool,
+) -> int:
+    """Output and exit code of ``lint`` with a fix option, as ruff's: ``--diff`` prints the
+    diff and exits 1 when there is one (writing nothing); ``--fix-only`` says how many were fixed
+    and exits 0; ``--fix`` reports what remains and exits 1 only when something does."""
+    from mlrepro.formatters import render
+    from mlrepro.formatters.text_format import fixed_listing, hint_line
+
+    report, fix_run = result
+    if diff:
+        would = len(fix_run.applied)
+        _emit(fix_run.diff, output)
+        if would:
+            click.echo(f"Would fix {would} finding{'s' if would != 1 else ''}.", err=True)
+        else:
+            hidden = report.fixes.hidden
+            more = f" ({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option)" if hidden else ""
+            click.echo(f"No findings would be fixed{more}.", err=True)
+        return EXIT_FINDINGS if fix_run.changed and not exit_zero else EXIT_CLEAN
+    fixed = len(report.fixes.fixed)
+    if fix_only:
+        lines = fixed_listing(report.fixes) if report.fixes.show else []
+        if fixed and not report.fixes.show:
+            lines.append(f"Fixed {fixed} finding{'s' if fixed != 1 else ''}.")
+        hint = hint_line(report.fixes) if report.fixes.hidden else None
+        if hint is not None:
+            lines.append(hint)
+        _emit("".join(f"{line}\n" for line in lines), output)
+        return EXIT_FINDINGS if exit_non_zero_on_fix and fixed and not exit_zero else EXIT_CLEAN
+    _emit(render(output_format, report), output)
+    if exit_zero:
+        return EXIT_CLEAN
+    return EXIT_FINDINGS if report.findings or (exit_non_zero_on_fix and fixed) else EXIT_CLEAN
 
 
 @cli.command()

@@ -34,7 +34,7 @@ DEFAULT_MAX_FILE_SIZE_KB = 10 * 1024
 
 LINT_KEYS = {
     "select", "ignore", "extend-select", "per-file-ignores", "extend-per-file-ignores", "exclude",
-    "extend-exclude", "seed-functions", "max-file-size-kb",
+    "extend-exclude", "seed-functions", "max-file-size-kb", "fixable", "unfixable",
 }
 # Sub-tables owned by the other commands; each reads its own.
 SECTIONS = {"audit", "reproduce", "report", "promote", "capture"}
@@ -59,6 +59,10 @@ class Settings:
     force_exclude: bool = False
     table: Mapping[str, Any] = field(default_factory=dict)
     max_file_bytes: int = DEFAULT_MAX_FILE_SIZE_KB * 1024
+    # ``lint --fix``: the codes (prefixes) whose fixes may be applied (None: every fixable
+    # rule), minus ``unfixable``, as ruff's ``lint.fixable`` / ``lint.unfixable``.
+    fixable: tuple[str, ...] | None = None
+    unfixable: tuple[str, ...] = ()
 
     @property
     def layers(self) -> tuple[SelectionLayer, SelectionLayer]:
@@ -186,6 +190,8 @@ def resolve_settings(
         force_exclude=overrides.force_exclude,
         table=table,
         max_file_bytes=int(table.get("max-file-size-kb", DEFAULT_MAX_FILE_SIZE_KB) * 1024),
+        fixable=_str_list(table, "fixable", path) if path else None,
+        unfixable=(_str_list(table, "unfixable", path) if path else None) or (),
     )
 
 

@@ -125,6 +125,8 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "exclude": _strings,
         "extend-exclude": _strings,
         "seed-functions": _strings,
+        "fixable": _strings,
+        "unfixable": _strings,
         "per-file-ignores": _per_file_ignores,
         "extend-per-file-ignores": _per_file_ignores,
         "tracking-uri": _text,

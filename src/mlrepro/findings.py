@@ -56,6 +56,29 @@ class RunRef:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """Replace the text from ``location`` up to (not including) ``end_location`` with ``content``
+    (an insertion when the two are equal). Positions as a finding's: 1-based, in characters;
+    in a notebook, rows count inside ``cell``."""
+
+    content: str
+    location: Location
+    end_location: Location
+    cell: int | None = None
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A repair ``mlrepro lint --fix`` can make, in ruff's terms: ``safe`` fixes keep every
+    result the program could already produce; ``unsafe`` ones may change results (applied
+    only with ``--unsafe-fixes``)."""
+
+    applicability: str  # "safe" or "unsafe"
+    message: str
+    edits: tuple[Edit, ...]
+
+
+@dataclass(frozen=True)
 class Finding:
     code: str
     name: str
@@ -70,6 +93,9 @@ class Finding:
     url: str | None = None
     run: RunRef | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # The edits that repair it, when fixes were computed (``lint --fix``, ``--diff``,
+    # ``--show-fixes``); ``fix`` above stays the rule's advice in words.
+    autofix: Fix | None = field(default=None, compare=False, hash=False)
 
     def sort_key(self) -> tuple[str, str, str, str, int, int, int, str]:
         loc = self.location or Location(0, 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlrepro.config import ConfigError, Settings
@@ -23,6 +23,11 @@ PROJECT_URL = "https://github.com/mlrepro/mlrepro"
 DOCS_URL = "https://mlrepro.readthedocs.io/en/latest/"
 REQUIRED_FIELDS = ("code", "name", "family", "severity", "target", "summary", "why", "example", "fix", "check")
 TARGETS = ("code", "run")
+# ``fix-applicability`` (optional, lint rules only): the rule has an automatic fix, ``safe`` or
+# ``unsafe`` in ruff's sense (``mlrepro lint --fix`` applies safe ones; unsafe ones need
+# ``--unsafe-fixes``). A fix may still be downgraded to unsafe case by case (the YAML's ``fix``
+# text says when).
+FIX_APPLICABILITIES = ("safe", "unsafe")
 
 
 class CatalogueError(Exception):
@@ -41,6 +46,9 @@ class Rule:
     example: str
     fix: str
     check: str  # "module.path:function"
+    # "safe" / "unsafe" when ``lint --fix`` can repair it. Keyword-only, so that subclasses
+    # (the team's rules) may add fields without defaults.
+    fix_applicability: str | None = field(default=None, kw_only=True)
 
     @property
     def url(self) -> str:
@@ -58,6 +66,7 @@ class Rule:
             "example": self.example,
             "fix": self.fix,
             "check": self.check,
+            "fix_applicability": self.fix_applicability,
             "url": self.url,
         }
 
@@ -88,6 +97,11 @@ def _parse_rule(path: Path, data: object) -> Rule:
         severity = Severity.parse(str(data["severity"]))
     except ValueError as exc:
         raise CatalogueError(f"{path.name}: {exc}") from None
+    applicability = data.get("fix-applicability")
+    if applicability is not None and (applicability not in FIX_APPLICABILITIES or data["target"] != "code"):
+        raise CatalogueError(
+            f"{path.name}: fix-applicability must be one of {FIX_APPLICABILITIES} (lint rules only), not {applicability!r}"
+        )
     return Rule(
         code=str(data["code"]),
         name=str(data["name"]),
@@ -99,10 +113,11 @@ def _parse_rule(path: Path, data: object) -> Rule:
         example=str(data["example"]).rstrip(),
         fix=str(data["fix"]).strip(),
         check=str(data["check"]),
+        fix_applicability=applicability,
     )
 
 
-_PLAIN_KEY = re.compile(r"([a-z_]+):(?: (.*))?")
+_PLAIN_KEY = re.compile(r"([a-z][a-z_-]*):(?: (.*))?")
 _UNSAFE_PLAIN = re.compile(r"""^[-?:,\[\]{}#&*!|>'"%@`]|: | #|^(?:true|false|yes|no|on|off|null|~|[-+.0-9].*)$""", re.I)
 
 
@@ -246,3 +261,19 @@ def enabled_codes(settings: Settings, codes: Iterable[str], extra_known: Iterabl
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return resolve(codes, layers)
+
+
+def fixable_codes(settings: Settings, codes: Iterable[str]) -> frozenset[str]:
+    """Which of ``codes`` ``lint --fix`` may repair: ``fixable`` (default: all) minus
+    ``unfixable``, by prefix as for ``select``; a selector naming no rule is a configuration
+    error, as it is for ``select``."""
+    known = [rule.code for rule in load_catalogue()]
+    where = f"{settings.config_path}: [tool.mlrepro] " if settings.config_path is not None else "[tool.mlrepro] "
+    try:
+        layer = SelectionLayer(
+            select=normalise_selectors(settings.fixable, known, f"{where}fixable") if settings.fixable is not None else ("ALL",),
+            ignore=normalise_selectors(settings.unfixable, known, f"{where}unfixable"),
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return resolve(codes, [layer])

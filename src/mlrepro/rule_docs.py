@@ -18,12 +18,21 @@ def _cell(text: str) -> str:
 
 
 def markdown_table(rules: Iterable[Rule]) -> str:
-    lines = ["| Code | Name | Family | Severity | What it finds |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| Code | Name | Family | Severity | Fix | What it finds |", "| --- | --- | --- | --- | --- | --- |"]
     for rule in rules:
         lines.append(
-            f"| [{rule.code}]({rule.url}) | `{rule.name}` | {rule.family} | {rule.severity.value} | {_cell(rule.summary)} |"
+            f"| [{rule.code}]({rule.url}) | `{rule.name}` | {rule.family} | {rule.severity.value} | {rule.fix_applicability or ''} | {_cell(rule.summary)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def autofix(rule: Rule) -> str:
+    """How ``lint --fix`` treats the rule, in one line."""
+    if rule.fix_applicability == "safe":
+        return "yes, safe (`mlrepro lint --fix`)"
+    if rule.fix_applicability == "unsafe":
+        return "yes, unsafe (`mlrepro lint --fix --unsafe-fixes`)"
+    return "no"
 
 
 def render_rule(rule: Rule, fmt: str) -> str:
@@ -37,6 +46,7 @@ def render_rule(rule: Rule, fmt: str) -> str:
             f"## Why is this bad?\n{rule.why}\n\n"
             f"## Example\n```{example_language(rule)}\n{rule.example}\n```\n\n"
             f"## How to fix\n{rule.fix}\n"
+            + (f"\nFixable: {autofix(rule)}.\n" if rule.target == "code" else "")
         )
     indented = "\n".join("    " + line if line else "" for line in rule.example.splitlines())
     return (
@@ -45,7 +55,8 @@ def render_rule(rule: Rule, fmt: str) -> str:
         f"Why it matters:\n{rule.why}\n\n"
         f"Example:\n{indented}\n\n"
         f"Fix:\n{rule.fix}\n\n"
-        f"Docs: {rule.url}\n"
+        + (f"Fixable: {autofix(rule)}.\n\n" if rule.target == "code" else "")
+        + f"Docs: {rule.url}\n"
     )
 
 

@@ -15,6 +15,18 @@ FORMATS = ("text", "json", "sarif", "github", "junit")
 
 
 @dataclass(frozen=True)
+class FixSummary:
+    """What ``lint --fix`` did or could do, for the text summary (ruff's wording)."""
+
+    applied: bool = False  # fixes were written (``--fix``)
+    fixed: tuple[tuple[str, str, str], ...] = ()  # (file, code, rule name) of each finding fixed
+    fixable: int = 0  # findings left with a fix that ``--fix`` applies
+    hidden: int = 0  # findings left with an unsafe fix (``--unsafe-fixes`` enables it)
+    show: bool = False  # ``--show-fixes``: list the fixes made, mark fixable findings ``[*]``
+    unsafe: bool = False  # ``--unsafe-fixes``: unsafe fixes count as fixable
+
+
+@dataclass(frozen=True)
 class Report:
     findings: list[Finding]
     # The rules that were enabled (SARIF lists them; JUnit makes one test case per file x rule).
@@ -30,6 +42,8 @@ class Report:
     # lists them as "info:" lines, SARIF as notifications, GitHub as notices, JUnit in
     # system-out; JSON keeps ruff's plain array (the CLI puts them on stderr).
     notes: tuple[str, ...] = ()
+    # lint with a fix option: what was fixed and what could be (None: fixes not computed)
+    fixes: FixSummary | None = None
 
 
 def subject(finding: Finding) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mlrepro.findings import Finding, Location
+from mlrepro.findings import Edit, Finding, Location
 from mlrepro.formatters import Report, run_fields
 
 
@@ -13,10 +13,21 @@ def _location(loc: Location | None) -> dict[str, int] | None:
     return None if loc is None else {"row": loc.row, "column": loc.column}
 
 
+def _edit(edit: Edit) -> dict[str, Any]:
+    out: dict[str, Any] = {"content": edit.content, "location": _location(edit.location), "end_location": _location(edit.end_location)}
+    if edit.cell is not None:
+        out["cell"] = edit.cell  # a notebook's rows count inside this cell
+    return out
+
+
 def _fix(finding: Finding) -> dict[str, Any] | None:
+    if finding.autofix is not None:
+        fix = finding.autofix
+        return {"applicability": fix.applicability, "message": fix.message, "edits": [_edit(e) for e in fix.edits]}
     if finding.fix is None:
         return None
-    # Our fixes are advice, never edits: ruff's "display-only" says exactly that to its readers.
+    # Without a planned fix (no fix option given, or a rule without one) the rule's advice is
+    # all there is: ruff's "display-only" says exactly that to its readers.
     return {"applicability": "display-only", "message": finding.fix, "edits": []}
 
 

@@ -14,7 +14,7 @@ import os
 import tokenize
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlrepro.config import Settings
@@ -40,6 +40,9 @@ _META = {meta.SYNTAX_ERROR, meta.UNDECODABLE, meta.INVALID_NOTEBOOK}
 class LintResult:
     findings: list[Finding]
     checked: tuple[str, ...]  # display paths of every file linted
+    # Display path -> the project's seeding helpers as that module calls them (project-wide
+    # lint only): ``lint --fix`` judges a file's seeds as the lint did.
+    seeders: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
 
 
 class _Undecodable(Exception):
@@ -215,9 +218,10 @@ def lint_paths(
         root = project_root(settings.root, settings.config_path is not None, cwd, files)
         # ``mlrepro lint .`` at the project root names the project itself: walk it once.
         project_files = files if any(p.is_dir() and safe_resolve(p) == root for p in paths) else discover([root], settings)
+        project_linter = ProjectLinter(linter, root, cwd, use_cache=cache)
         with _no_cyclic_gc():
-            findings = ProjectLinter(linter, root, cwd, use_cache=cache).lint(files, project_files, _workers(jobs, len(project_files)))
-        return LintResult(sort_findings(findings), tuple(display for _, display in items))
+            findings = project_linter.lint(files, project_files, _workers(jobs, len(project_files)))
+        return LintResult(sort_findings(findings), tuple(display for _, display in items), project_linter.seeders)
     workers = _workers(jobs, len(items))
     findings: list[Finding] = []
     if workers > 1 and len(items) > 1:

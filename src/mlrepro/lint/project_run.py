@@ -99,6 +99,8 @@ class ProjectLinter:
         self._codes: dict[str, set[str]] = {}
         self._moved: dict[str, list[Finding]] = {}
         self._analysed: dict[str, _Module] = {}
+        # Display path -> the seeding helpers the module calls (for ``lint --fix``).
+        self.seeders: dict[str, dict[str, frozenset[str]]] = {}
 
     def _fingerprint(self) -> str:
         s = self.linter.settings
@@ -162,6 +164,7 @@ class ProjectLinter:
             seeders = index.seeders_for(rel)
             if not seeders:
                 continue
+            self.seeders[self._display(module.path)] = seeders
             digest = hashlib.blake2b(json.dumps(sorted((k, sorted(v)) for k, v in seeders.items())).encode(), digest_size=8).hexdigest()
             entry = self.cache.entries.get(rel) if self.cache is not None else None
             payload = (entry or {}).get("p2", {}).get(digest)
