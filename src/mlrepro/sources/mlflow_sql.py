@@ -2,9 +2,10 @@
 bulk queries instead of MLflow's client.
 
 Paginated ``search_runs`` reads ~1,000 runs/s from a SQL store (it builds MLflow entities
-row by row); the same tables read with a handful of queries per 5,000 runs go 15-25x faster
-(benchmarks/audit_sql_fast_path.py). Tags and params come back as one JSON object per run,
-built by the database: a row per value costs several times more in the driver and in Python.
+row by row); the same tables read with plain queries go 10-25x faster on this project's shared
+2-core machine (benchmarks/audit_sql_fast_path.py). Tags and params come back as one JSON
+object per run, built by the database: a row per value costs several times more in the driver
+and in Python.
 The records are built by :func:`mlflow_store.run_record`, as the client path builds them, from
 the same rows selected and ordered by the same conditions ``search_runs`` uses, so both paths
 give identical ``RunRecord``s (tests/audit/test_sql_fast_path.py runs both on real stores).
@@ -18,9 +19,11 @@ reads through the client instead. A database that cannot be reached or read at a
 Nothing here can write: SQLite is opened with ``mode=ro``; PostgreSQL with
 ``default_transaction_read_only=on`` for the whole session, and everything is read in one
 ``REPEATABLE READ READ ONLY`` transaction (one snapshot, and MVCC never blocks a writer).
-A SQLite store has no snapshots without locks: a statement left open holds a shared lock that
-keeps training jobs from committing (they give up after MLflow's 20 s busy timeout), so there
-the ordered run ids are read first and every later statement is short, as the client's pages are.
+PostgreSQL streams the runs and each child table as one ordered query over the whole
+selection (see ``_streamed``). A SQLite store has no snapshots without locks: a statement left
+open holds a shared lock that keeps training jobs from committing (they give up after MLflow's
+20 s busy timeout), so there the ordered run ids are read first, then each batch of 5,000 runs
+and its child rows with short IN-list queries, as the client's pages are read.
 
 SQLAlchemy (a dependency of MLflow) is imported when a reader is opened, never at import time.
 """
