@@ -307,8 +307,10 @@ class SqlRunReader:
     def _streamed(self, where: str, values: list[Any]) -> Iterator[tuple[list[tuple[Any, ...]], dict[str, list[tuple[Any, ...]]]]]:
         """PostgreSQL: the runs and each child table as one query each over the whole selection,
         in the runs' order, on server-side cursors inside the snapshot, merged here batch by
-        batch. No IN list, no query per batch: the database joins and sorts once (at a million
-        runs, 200 batches of IN lists cost several times more), and memory stays flat."""
+        batch. No IN list, no query per batch: the database joins and sorts once, and memory
+        stays flat. On 20,000 runs here as fast as IN lists at best and steadier under load
+        (3.9-5.4 s against 3.9-7.8 s over four runs), with a fifth less CPU on our side; not
+        measured at a million runs."""
         cursors = []
         try:
             runs = self._cursor(f"SELECT {self._RUN_COLUMNS} FROM runs r WHERE {where} ORDER BY {self._ORDER}", values, cursors)
