@@ -574,7 +574,7 @@ class _Factory:
         seed = next((v for k, v in params.items() if k in ("seed", "random_state")), None)
         if seed not in (None, "None") and rng.random() < 0.3:
             tags["mlrepro.seed"] = seed  # seed_everything ran
-        if rng.random() < 0.1:
+        if kind != "no-data-version" and rng.random() < 0.1:  # a recorded DVC md5 is a data version
             tags[f"mlrepro.dvc.data/{exp.domain}/train.parquet"] = _hex(rng, 128)
         if kind.startswith("dirty"):
             tags["mlrepro.git.dirty"] = "true"
@@ -1311,7 +1311,8 @@ def _compare(run: Any, exp: ExpectedRun) -> Iterator[str]:
 
 def check_findings(summary: Summary, findings: Sequence[dict[str, Any]], artifacts: bool = False) -> list[str]:
     """Compare ``mlrepro audit --output-format json`` findings with what each sampled run's
-    kind and each registry version must get (``artifacts``: the audit listed artifacts).
+    kind and each registry version must get, and the number of runs with each code with the
+    number of runs of the kinds that have it (``artifacts``: the audit listed artifacts).
     Returns the differences (empty: every defect found, nothing reported on clean runs)."""
     by_run: dict[str, set[str]] = {}
     by_version: dict[str, set[str]] = {}
@@ -1339,6 +1340,17 @@ def check_findings(summary: Summary, findings: Sequence[dict[str, Any]], artifac
         got = by_version.get(f"{name}/{version}", set())
         if got != codes:
             problems.append(f"model {name}/{version}: codes {sorted(got)}, expected {sorted(codes)}")
+    if summary.active_before == 0:  # a store of generated runs only: every run's kind is known
+        found = Counter(code for codes in by_run.values() for code in codes)
+        expected: Counter[str] = Counter()
+        for kind, count in summary.kinds.items():
+            for code in KIND_CODES[kind] if kind != "deleted" else ():
+                if artifacts or code not in ("MLR704", "MLR705"):
+                    expected[code] += count
+        expected["MLR703"] += len(summary.rerun_sources)
+        for code in sorted(set(found) | set(expected)):
+            if found[code] != expected[code] and not (artifacts and code == "MLR507"):
+                problems.append(f"{code} on {found[code]} runs, {expected[code]} runs are of kinds that have it")
     return problems
 
 
