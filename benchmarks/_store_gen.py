@@ -658,8 +658,9 @@ class _Factory:
         start = self._slot()
         trials = rng.randint(3, 12)
         sampler = rng.choice(("TPESampler", "RandomSampler", "GridSampler"))
+        # The study's name tells sweeps apart (two sweeps with the same settings are two studies).
         parent_params = {
-            "n_trials": str(trials), "sampler": sampler, "metric": "val_auc", "direction": "maximize",
+            "study_name": f"{exp.domain}-{_hex(rng, 32)}", "n_trials": str(trials), "sampler": sampler, "metric": "val_auc", "direction": "maximize",
             "search_space": json.dumps({k: "float" for k, _ in exp.family.params[:3]}),
         }
         parent = self._run(exp, "sweep-parent", start, params=parent_params)
@@ -1111,7 +1112,6 @@ def generate(options: Options, progress: Callable[[int, int], None] | None = Non
             progress(done, options.runs)
         if not options.append:
             _registry(writer, rng, models, summary)
-        if not options.append:
             writer.restore_indexes()
         writer.finish(tuple(_ORDER) + ("registered_models", "model_versions", "model_version_tags", "registered_model_aliases"))
         summary.write_seconds, summary.index_seconds, summary.vacuum_seconds = writer.seconds, writer.index_seconds, writer.vacuum_seconds
